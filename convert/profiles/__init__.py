@@ -1,0 +1,1 @@
+"""Data files (TOML) installed as package data; see the README."""

@@ -1,0 +1,5 @@
+"""Dataset readers, splits and leakage checks (numpy + OpenCV only)."""
+
+from .dataset import BadItem, FaceDataset
+
+__all__ = ["BadItem", "FaceDataset"]

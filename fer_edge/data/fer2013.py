@@ -1,0 +1,125 @@
+"""FER2013 (`fer2013.csv` or `.csv.gz`: emotion, pixels, Usage) with its official splits."""
+
+from __future__ import annotations
+
+import gzip
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..labels import FER7
+from .dataset import BadItem, FaceDataset
+
+COLUMNS = ("emotion", "pixels", "Usage")
+SPLITS = ("Training", "PublicTest", "PrivateTest")
+ROLES = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+SIDE = 48
+
+
+def read_text(path: Path) -> str:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                raw = fh.read()
+        else:
+            raw = path.read_bytes()
+    except (OSError, EOFError) as exc:  # gzip raises both for truncated files
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a text csv ({exc})") from exc
+
+
+def read_fer2013(path: str | Path, skip_bad: bool = False) -> FaceDataset:
+    """Read the Kaggle FER2013 csv. Takes a few seconds for the full 35,887 rows.
+
+    Every row is checked: label 0..6, 2,304 pixels in 0..255, a known Usage. A bad
+    row raises a DataError naming the row, or is skipped and listed with ``skip_bad``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    lines = read_text(path).splitlines()
+    if not lines:
+        raise DataError(f"{path}: empty file")
+    header = [c.strip() for c in lines[0].split(",")]
+    if header != list(COLUMNS):
+        raise DataError(f"{path}: header is {header}, expected columns {list(COLUMNS)}")
+
+    emotions, pixels, usages, rows, bad = [], [], [], [], []
+    for lineno, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        row = lineno - 2  # 0-based data row, as FER+ and provenance.csv count them
+        parts = line.split(",")
+        problem = None
+        if len(parts) != 3:
+            problem = f"has {len(parts)} columns, expected 3"
+        elif parts[0].strip() not in {"0", "1", "2", "3", "4", "5", "6"}:
+            problem = f"emotion {parts[0]!r} is not a label 0..6"
+        elif parts[2].strip() not in SPLITS:
+            problem = f"Usage {parts[2]!r} is not one of {', '.join(SPLITS)}"
+        elif parts[1].count(" ") != SIDE * SIDE - 1:
+            problem = f"pixels has {len(parts[1].split())} values, expected {SIDE * SIDE}"
+        if problem:
+            bad.append(BadItem(f"{path.name}:row {row} (line {lineno})", problem))
+            continue
+        emotions.append(int(parts[0]))
+        pixels.append(parts[1])
+        usages.append(parts[2].strip())
+        rows.append(row)
+
+    images = _parse_pixels(path, pixels, rows, bad)
+    if bad and not skip_bad:
+        first = bad[0]
+        more = f" (and {len(bad) - 1} more bad rows; --skip-bad skips them)" if len(bad) > 1 else ""
+        raise DataError(f"{first.source}: {first.problem}{more}")
+    keep = np.ones(len(rows), dtype=bool) if images is None else images[1]
+    imgs = images[0] if images is not None else np.zeros((0, SIDE, SIDE), np.uint8)
+    rows_arr = np.asarray(rows, dtype=np.int64)[keep]
+    if len(rows_arr) == 0:
+        raise DataError(f"{path}: no usable rows")
+    return FaceDataset(
+        name="fer2013",
+        images=imgs,
+        labels=np.asarray(emotions, dtype=np.int64)[keep],
+        label_names=FER7,
+        splits=np.asarray(usages, dtype=object)[keep].astype(str),
+        sources=np.array([f"{path.name}:row {r}" for r in rows_arr]),
+        subjects=None,
+        roles=dict(ROLES),
+        skipped=bad,
+        root=str(path),
+    )
+
+
+def _parse_pixels(path: Path, pixels: list[str], rows: list[int], bad: list[BadItem]):
+    """Parse all pixel strings at once (fast path), falling back per row to find bad values."""
+    if not pixels:
+        return None
+    n = len(pixels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        flat = np.fromstring(" ".join(pixels), dtype=np.int16, sep=" ")  # noqa: NPY201 - text mode is supported
+    keep = np.ones(n, dtype=bool)
+    if flat.size == n * SIDE * SIDE:
+        values = flat.reshape(n, SIDE * SIDE)
+        out_of_range = ((values < 0) | (values > 255)).any(1)
+    else:  # a non-numeric token somewhere: find the rows one by one
+        values = np.zeros((n, SIDE * SIDE), dtype=np.int16)
+        out_of_range = np.zeros(n, dtype=bool)
+        for i, text in enumerate(pixels):
+            try:
+                values[i] = np.array(text.split(), dtype=np.int16)
+            except ValueError:
+                keep[i] = False
+                bad.append(BadItem(f"{path.name}:row {rows[i]}", "pixels contains a value that is not an integer"))
+        out_of_range &= keep
+        out_of_range |= keep & ((values < 0) | (values > 255)).any(1)
+    for i in np.flatnonzero(out_of_range):
+        keep[i] = False
+        bad.append(BadItem(f"{path.name}:row {rows[i]}", "pixels has a value outside 0..255"))
+    return values[keep].astype(np.uint8).reshape(-1, SIDE, SIDE), keep

