@@ -1,5 +1,5 @@
 """Dataset readers, splits and leakage checks (numpy + OpenCV only)."""
 
-from .dataset import BadItem, FaceDataset
+from .dataset import BadItem, FaceDataset, select, stratified_holdout
 
-__all__ = ["BadItem", "FaceDataset"]
+__all__ = ["BadItem", "FaceDataset", "select", "stratified_holdout"]

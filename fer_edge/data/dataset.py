@@ -127,3 +127,52 @@ class FaceDataset:
             labels = self.labels[self.splits == split]
             out[split] = {name: int((labels == i).sum()) for i, name in enumerate(self.label_names)}
         return out
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of a stratified holdout (e.g. validation carved from training), fixed by seed."""
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"holdout fraction must be between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        rng.shuffle(idx)
+        take = int(round(len(idx) * fraction))
+        mask[idx[:take]] = True
+    return mask
+
+
+def select(ds: FaceDataset, selector: dict) -> FaceDataset:
+    """Pick the samples a protocol names; selectors are stored in bundle provenance.
+
+    Forms (keys combine with AND):
+      {"split": "PrivateTest"} or {"split": "test"}   a split name or role
+      {"subjects": ["KA", "KL"]}                       these subjects only
+      {"exclude_subjects": ["KA"]}                     all but these subjects
+      {"holdout": {"fraction": 0.1, "seed": 0, "part": "holdout"|"rest"}}
+                                                        stratified holdout of what is selected so far
+    """
+    known = {"split", "subjects", "exclude_subjects", "holdout"}
+    extra = set(selector) - known
+    if extra:
+        raise DataError(f"unknown selector keys {sorted(extra)}; known: {sorted(known)}")
+    out = ds
+    if "split" in selector:
+        out = out.split(selector["split"])
+    for key, keep_listed in (("subjects", True), ("exclude_subjects", False)):
+        if key in selector:
+            if out.subjects is None:
+                raise DataError(f"{ds.name}: has no subject ids, cannot select by {key}")
+            listed = np.isin(out.subjects, np.asarray(selector[key], dtype=str))
+            out = out.subset(listed if keep_listed else ~listed)
+    if "holdout" in selector:
+        h = selector["holdout"]
+        mask = stratified_holdout(out.labels, float(h["fraction"]), int(h.get("seed", 0)))
+        part = h.get("part", "holdout")
+        if part not in ("holdout", "rest"):
+            raise DataError(f"holdout part must be 'holdout' or 'rest', not {part!r}")
+        out = out.subset(mask if part == "holdout" else ~mask)
+    if len(out) == 0:
+        raise DataError(f"{ds.name}: selector {selector} selects no samples")
+    return out
