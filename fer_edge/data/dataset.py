@@ -35,6 +35,9 @@ class FaceDataset:
     subjects:    (N,) str subject/identity ids, or None where the dataset has none.
     sources:     (N,) str, where each sample came from ("path/file.png" or "fer2013.csv.gz:row 17").
     soft_labels: (N, K) float32 vote distributions (FER+), or None.
+    sequences:   (N,) str clip/sequence ids where frames come from one recording (CK+:
+                 "S005_001"), or None; frames of one sequence are near-identical.
+    info:        reader facts for reports, e.g. FER+ rows dropped and why (JSON-able).
     """
 
     name: str
@@ -48,6 +51,8 @@ class FaceDataset:
     roles: dict[str, str] = field(default_factory=dict)
     skipped: list[BadItem] = field(default_factory=list)
     root: str = ""
+    sequences: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -56,6 +61,8 @@ class FaceDataset:
                 raise ValueError(f"{attr} has {len(getattr(self, attr))} entries for {n} images")
         if self.subjects is not None and len(self.subjects) != n:
             raise ValueError("subjects length does not match images")
+        if self.sequences is not None and len(self.sequences) != n:
+            raise ValueError("sequences length does not match images")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -82,6 +89,8 @@ class FaceDataset:
             roles=dict(self.roles),
             skipped=list(self.skipped),
             root=self.root,
+            sequences=None if self.sequences is None else self.sequences[idx],
+            info=dict(self.info),
         )
 
     def split(self, name_or_role: str) -> "FaceDataset":

@@ -1,0 +1,195 @@
+"""Image-folder datasets: ``<root>/<split>/<class>/*`` or ``<root>/<class>/*``.
+
+Class folder names go through ``labels.canonical`` (``anger`` -> ``angry`` ...); an
+unknown name is an error, never a guessed label. Without a split level, files named
+``Training_*``, ``PublicTest_*`` or ``PrivateTest_*`` (the Kaggle re-pack of FER2013)
+take their split from that prefix, otherwise the split is ``"all"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from ..labels import CANONICAL, FER7, canonical, label_set as named_label_set
+from .dataset import BadItem, FaceDataset
+from .images import is_image_file, read_stack
+
+FER_SPLITS = ("Training", "PublicTest", "PrivateTest")
+# Folder/prefix split names -> protocol role.
+ROLE_OF_SPLIT = {
+    "training": "train",
+    "train": "train",
+    "publictest": "val",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "privatetest": "test",
+    "test": "test",
+    "testing": "test",
+}
+
+
+@dataclass
+class ClassFolder:
+    split: str | None  # None when the layout has no split level
+    label: str  # canonical label
+    folder: Path
+    files: list[Path]
+
+
+def _subdirs(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _class_folder(folder: Path, split: str | None, bad: list[BadItem], skip_bad: bool) -> ClassFolder | None:
+    try:
+        label = canonical(folder.name, where=f"class folder {folder}")
+    except DataError as exc:
+        if not skip_bad:
+            raise
+        n = sum(1 for _ in folder.iterdir())
+        bad.append(BadItem(str(folder), f"unknown class folder name {folder.name!r}; its {n} files were skipped ({exc})"))
+        return None
+    files, others = [], []
+    for f in sorted(folder.iterdir()):
+        if f.name.startswith("."):
+            continue
+        (files if is_image_file(f) else others).append(f)
+    for f in others:  # listed, not fatal: a stray README must not abort a load
+        bad.append(BadItem(str(f), "ignored: not an image file"))
+    return ClassFolder(split, label, folder, files)
+
+
+def scan_class_folders(root: str | Path, skip_bad: bool = False, bad: list[BadItem] | None = None) -> list[ClassFolder]:
+    """Find the class folders of an image-folder dataset (one or two levels deep)."""
+    root = Path(root)
+    bad = [] if bad is None else bad
+    if not root.exists():
+        raise DataError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder")
+    subdirs = _subdirs(root)
+    if not subdirs:
+        has_images = any(is_image_file(p) for p in root.iterdir())
+        if has_images:
+            raise DataError(f"{root}: images but no class folders; expected <root>/<class>/*.png or <root>/<split>/<class>/*.png")
+        raise DataError(f"{root}: empty folder (no class folders, no images)")
+    nested = [d for d in subdirs if _subdirs(d)]
+    if nested and len(nested) != len(subdirs):
+        flat = [d.name for d in subdirs if d not in nested]
+        raise DataError(
+            f"{root}: mixed layout: {[d.name for d in nested]} hold class folders but {flat} do not; "
+            "use <root>/<class>/* or <root>/<split>/<class>/* throughout"
+        )
+    out: list[ClassFolder] = []
+    if nested:
+        for split_dir in subdirs:
+            for folder in _subdirs(split_dir):
+                cf = _class_folder(folder, split_dir.name, bad, skip_bad)
+                if cf:
+                    out.append(cf)
+    else:
+        for folder in subdirs:
+            cf = _class_folder(folder, None, bad, skip_bad)
+            if cf:
+                out.append(cf)
+    return out
+
+
+def split_from_prefix(names: list[str]) -> list[str] | None:
+    """FER2013 split of each file name when every name starts with ``<Split>_``, else None."""
+    splits = []
+    for name in names:
+        prefix = name.split("_", 1)[0]
+        if prefix not in FER_SPLITS or "_" not in name:
+            return None
+        splits.append(prefix)
+    return splits
+
+
+def roles_for(splits: list[str]) -> dict[str, str]:
+    roles: dict[str, str] = {}
+    for split in dict.fromkeys(splits):
+        role = ROLE_OF_SPLIT.get(split.lower())
+        if role and role not in roles:
+            roles[role] = split
+    return roles
+
+
+def choose_label_names(present: set[str], label_set: str | None, where: str) -> tuple[str, ...]:
+    """FER2013's 7 labels when they cover the data, else FER7 + contempt, or a named set."""
+    if label_set:
+        names = named_label_set(label_set)
+        missing = sorted(present - set(names))
+        if missing:
+            raise DataError(f"{where}: classes {missing} are not in label set {label_set!r} {names}")
+        return names
+    return FER7 if present <= set(FER7) else CANONICAL
+
+
+def read_imagefolder(
+    root: str | Path,
+    skip_bad: bool = False,
+    size: int | None = None,
+    label_set: str | None = None,
+    name: str | None = None,
+) -> FaceDataset:
+    """Read a class-folder dataset into a gray ``FaceDataset`` (optionally resized to ``size``)."""
+    root = Path(root)
+    bad: list[BadItem] = []
+    folders = scan_class_folders(root, skip_bad, bad)
+    files: list[Path] = []
+    labels: list[str] = []
+    splits: list[str] = []
+    for cf in folders:
+        files += cf.files
+        labels += [cf.label] * len(cf.files)
+        if cf.split is not None:
+            splits += [cf.split] * len(cf.files)
+    if not files:
+        raise DataError(f"{root}: no image files in its class folders ({', '.join(str(c.folder.name) for c in folders) or 'none'})")
+    if len(splits) != len(files):  # no split level: try the Kaggle file-name prefix
+        splits = split_from_prefix([f.name for f in files]) or ["all"] * len(files)
+    return _build(name or root.name, root, files, labels, splits, bad, skip_bad, size, label_set)
+
+
+def _build(
+    name: str,
+    root: Path,
+    files: list[Path],
+    labels: list[str],
+    splits: list[str],
+    bad: list[BadItem],
+    skip_bad: bool,
+    size: int | None,
+    label_set: str | None,
+    subjects: list[str] | None = None,
+    sequences: list[str] | None = None,
+) -> FaceDataset:
+    images, keep = read_stack(files, size, bad, skip_bad)
+    if not keep.any():
+        raise DataError(f"{root}: none of its {len(files)} images could be read")
+    names = choose_label_names(set(labels), label_set, str(root))
+    index = {n: i for i, n in enumerate(names)}
+
+    def kept(values: list[str]) -> np.ndarray:
+        return np.asarray(values, dtype=str)[keep]
+
+    split_arr = kept(splits)
+    return FaceDataset(
+        name=name,
+        images=images,
+        labels=np.asarray([index[label] for label in labels], dtype=np.int64)[keep],
+        label_names=names,
+        splits=split_arr,
+        sources=kept([str(f) for f in files]),
+        subjects=None if subjects is None else kept(subjects),
+        sequences=None if sequences is None else kept(sequences),
+        roles=roles_for(split_arr.tolist()),
+        skipped=bad,
+        root=str(root),
+    )
