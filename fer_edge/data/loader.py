@@ -1,0 +1,174 @@
+"""``load_dataset(path)``: detect which dataset a path holds and read it.
+
+Kinds: fer2013 (csv/csv.gz), ferplus (fer2013new.csv + the fer2013 pixels), jaffe,
+ckplus48, imagefolder, npz (a ``fer-edge data prepare`` cache). Detection looks at
+file names and csv headers only; when it cannot tell, it says so and asks for ``kind``.
+Reader options a kind does not take are refused, never ignored.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ConfigError, DataError
+from .dataset import FaceDataset
+
+KINDS = ("fer2013", "ferplus", "jaffe", "ckplus48", "imagefolder", "npz")
+FER2013_NAMES = ("fer2013.csv.gz", "fer2013.csv")
+FERPLUS_NAME = "fer2013new.csv"
+
+
+def _csv_header(path: Path) -> list[str]:
+    import gzip
+
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+            line = fh.readline()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    return [c.strip() for c in line.strip().split(",")]
+
+
+def detect_kind(path: str | Path) -> str:
+    """The dataset kind at ``path``, or a DataError explaining why it cannot tell."""
+    from .ckplus import looks_like_ckplus
+    from .fer2013 import COLUMNS
+    from .ferplus import HEADER
+    from .jaffe import looks_like_jaffe
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.is_file():
+        name = path.name.lower()
+        if name.endswith(".npz"):
+            return "npz"
+        if name.endswith((".csv", ".csv.gz")):
+            header = _csv_header(path)
+            if header == list(COLUMNS):
+                return "fer2013"
+            if tuple(header) == HEADER:
+                return "ferplus"
+            raise DataError(
+                f"{path}: csv header {header[:12]} is neither FER2013 {list(COLUMNS)} nor FER+ "
+                f"({', '.join(HEADER[:3])}, ...)"
+            )
+        raise DataError(f"{path}: cannot tell the dataset kind from this file; expected .csv, .csv.gz or .npz "
+                        f"or a folder (pass kind= one of {', '.join(KINDS)})")
+    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    if not entries:
+        raise DataError(f"{path}: empty folder")
+    names = {p.name for p in entries}
+    if FERPLUS_NAME in names:
+        return "ferplus"
+    if any(n in names for n in FER2013_NAMES):
+        return "fer2013"
+    files = [p.name for p in entries if p.is_file()]
+    if looks_like_jaffe(files):
+        return "jaffe"
+    dirs = [p for p in entries if p.is_dir()]
+    if dirs:
+        inner = [f.name for d in dirs for f in d.iterdir() if f.is_file() and not f.name.startswith(".")]
+        if looks_like_ckplus(inner):
+            return "ckplus48"
+        sub = [c.name for d in dirs for c in d.iterdir() if c.is_dir()]
+        if any(_is_label(n) for n in [d.name for d in dirs] + sub):
+            return "imagefolder"
+    from .images import is_image_file
+
+    loose = sum(is_image_file(p) for p in entries)
+    hint = f"; it holds {loose} images directly, expected <root>/<class>/*" if loose else ""
+    raise DataError(
+        f"{path}: cannot tell the dataset kind (no emotion class folders, no JAFFE .tiff names, no fer2013 csv)"
+        f"{hint}; pass kind= one of {', '.join(KINDS)}"
+    )
+
+
+def _is_label(name: str) -> bool:
+    from ..labels import ALIASES
+
+    return name.strip().lower() in ALIASES
+
+
+def _find_fer2013_pixels(ferplus_csv: Path) -> Path:
+    """FER+ holds only votes: look for fer2013.csv(.gz) beside it or in ../fer2013/."""
+    for folder in (ferplus_csv.parent, ferplus_csv.parent.parent / "fer2013"):
+        for name in FER2013_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+    raise DataError(
+        f"{ferplus_csv}: FER+ holds only votes and no fer2013.csv(.gz) was found beside it or in "
+        f"{ferplus_csv.parent.parent / 'fer2013'}; pass fer2013=PATH (--fer2013 PATH)"
+    )
+
+
+def _readers() -> dict[str, Callable[..., FaceDataset]]:
+    from .cache import load_npz
+    from .ckplus import read_ckplus
+    from .fer2013 import read_fer2013
+    from .imagefolder import read_imagefolder
+    from .jaffe import read_jaffe
+
+    def npz(path, skip_bad=False):
+        return load_npz(path)
+
+    return {
+        "fer2013": read_fer2013,
+        "ferplus": _read_ferplus,
+        "jaffe": read_jaffe,
+        "ckplus48": read_ckplus,
+        "imagefolder": read_imagefolder,
+        "npz": npz,
+    }
+
+
+def _read_ferplus(path, skip_bad=False, mode="majority", fer2013=None):
+    from .ferplus import read_ferplus
+
+    path = Path(path)
+    votes = path / FERPLUS_NAME if path.is_dir() else path
+    if isinstance(fer2013, FaceDataset):
+        return read_ferplus(None, votes, mode=mode, skip_bad=skip_bad, fer2013=fer2013)
+    pixels = Path(fer2013) if fer2013 else _find_fer2013_pixels(votes)
+    return read_ferplus(pixels, votes, mode=mode, skip_bad=skip_bad)
+
+
+def reader_options(kind: str) -> list[str]:
+    """Options ``load_dataset`` accepts for ``kind`` (besides path and skip_bad)."""
+    params = inspect.signature(_readers()[kind]).parameters
+    return [p for p in list(params)[1:] if p != "skip_bad"]
+
+
+def load_dataset(path: str | Path, kind: str | None = None, skip_bad: bool = False, **opts) -> FaceDataset:
+    """Read any supported dataset as a ``FaceDataset``.
+
+    ``kind``: one of KINDS, detected from the path when None. ``opts`` go to the reader:
+    ferplus: mode ("majority"|"soft"), fer2013 (path or FaceDataset);
+    jaffe: crop ("face"|None), size, detector, margin, align, fallback ("whole"), label_set;
+    ckplus48 / imagefolder: size, label_set (imagefolder also name).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if kind is None:
+        kind = detect_kind(path)
+    elif kind not in KINDS:
+        raise ConfigError(f"unknown dataset kind {kind!r}; choose one of {', '.join(KINDS)}")
+    reader = _readers()[kind]
+    allowed = reader_options(kind)
+    unknown = sorted(k for k in opts if k not in allowed)
+    if unknown:
+        raise ConfigError(
+            f"dataset kind {kind} does not take option(s) {unknown}; it takes {allowed or 'none'}"
+        )
+    if kind == "fer2013" and path.is_dir():
+        found = [path / n for n in FER2013_NAMES if (path / n).is_file()]
+        if not found:
+            raise DataError(f"{path}: no {' or '.join(FER2013_NAMES)} in this folder")
+        path = found[0]
+    ds = reader(path, skip_bad=skip_bad, **opts)
+    ds.info.setdefault("kind", kind)
+    return ds
