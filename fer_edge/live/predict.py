@@ -1,0 +1,131 @@
+"""`fer-edge predict`: every face in still images, with label and scores; annotated copies on request."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..bundle import FaceSpec
+from ..errors import DataError
+from ..face import Face, FaceDetector, crop_face
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+
+
+@dataclass
+class ImageResult:
+    path: str
+    size: tuple[int, int]  # (width, height)
+    faces: list[dict]  # {"box", "label", "score", "scores", "detector_score"}
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "width": self.size[0], "height": self.size[1], "faces": self.faces}
+
+
+@dataclass
+class PredictReport:
+    images: list[ImageResult] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, problem)
+    annotated: list[str] = field(default_factory=list)
+
+    @property
+    def faces(self) -> int:
+        return sum(len(r.faces) for r in self.images)
+
+    def to_json(self) -> dict:
+        return {
+            "images": [r.to_json() for r in self.images],
+            "skipped": [{"path": p, "problem": why} for p, why in self.skipped],
+            "counts": {"images": len(self.images), "faces": self.faces, "skipped": len(self.skipped),
+                       "without_faces": sum(1 for r in self.images if not r.faces)},
+            "annotated": self.annotated,
+        }
+
+
+def collect_images(inputs: list[str | os.PathLike]) -> list[tuple[Path, Path]]:
+    """(image path, path relative to its input) for files and folders (recursively, sorted)."""
+    found: list[tuple[Path, Path]] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise DataError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            found.extend((f, f.relative_to(p)) for f in files)
+        elif p.exists():
+            found.append((p, Path(p.name)))
+        else:
+            raise DataError(f"{p}: no such file or folder")
+    return found
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """uint8 RGB image, or DataError naming the file (OpenCV reads BGR: converted here)."""
+    import cv2
+
+    data = np.fromfile(str(path), dtype=np.uint8) if path.stat().st_size else np.zeros(0, np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise DataError(f"{path}: not a readable image (corrupt, truncated or unsupported format)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def predict_paths(inputs: list[str | os.PathLike], classifier, detector: FaceDetector | None,
+                  face_spec: FaceSpec | None = None, annotate_dir: str | os.PathLike | None = None,
+                  whole_image: bool = False) -> PredictReport:
+    """Classify every face in every image. ``detector=None`` with ``whole_image`` treats each
+    image as one pre-cropped face (e.g. FER2013's 48x48 images)."""
+    from .overlay import draw
+    from .pipeline import FaceResult
+
+    spec = face_spec or getattr(getattr(classifier, "manifest", None), "face", None) or FaceSpec()
+    labels = list(classifier.labels)
+    report = PredictReport()
+    out_dir = Path(annotate_dir) if annotate_dir else None
+    for path, rel in collect_images(inputs):
+        try:
+            rgb = read_rgb(path)
+        except (DataError, OSError) as exc:
+            report.skipped.append((str(path), str(exc).split(": ", 1)[-1] if isinstance(exc, DataError) else str(exc)))
+            continue
+        h, w = rgb.shape[:2]
+        if whole_image:
+            faces = [Face((0.0, 0.0, float(w), float(h)), 1.0)]
+            crops = [rgb]
+        else:
+            faces = detector.detect(rgb)
+            crops = [crop_face(rgb, f, spec) for f in faces]
+        probs = np.asarray(classifier.predict_proba(crops), np.float32) if crops else np.zeros((0, len(labels)))
+        rows, drawn = [], []
+        for i, (f, crop, p) in enumerate(zip(faces, crops, probs)):
+            best = int(np.argmax(p))
+            rows.append({
+                "box": [round(float(v), 1) for v in f.box],
+                "detector_score": round(float(f.score), 4),
+                "label": labels[best],
+                "score": round(float(p[best]), 4),
+                "scores": {name: round(float(v), 4) for name, v in zip(labels, p)},
+            })
+            drawn.append(FaceResult(i + 1, f.box, labels[best], float(p[best]), p, crop, True))
+        report.images.append(ImageResult(str(path), (w, h), rows))
+        if out_dir is not None:
+            report.annotated.append(str(_write_annotated(out_dir / rel, draw(rgb.copy(), drawn))))
+    return report
+
+
+def _write_annotated(target: Path, rgb: np.ndarray) -> Path:
+    import cv2
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    suffix = target.suffix.lower()
+    if suffix not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"):
+        target = target.with_suffix(".png")
+    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix}")
+    if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):  # files are written as BGR
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"{target}: could not write the annotated image")
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,185 @@
+"""`fer-edge live`: capture -> detect/track -> crop -> classify -> smooth -> overlay or JSON lines."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import IO
+
+from ..errors import ConfigError
+from .capture import CaptureThread
+from .pipeline import FaceClassifier, FacePipeline
+from .sources import FrameSource, open_source
+from .stats import FpsMeter, StageTimes, Stopwatch, Summary
+
+
+@dataclass
+class LiveOptions:
+    source: str = "0"
+    detector: str = "yunet"
+    score_threshold: float = 0.6
+    detect_every: int = 1
+    detect_width: int | None = 320  # detector input width (0/None: full frame); picamera: lores width
+    resolution: tuple[int, int] = (640, 480)  # camera request
+    single_face: bool = False
+    smoothing: str = "ema:0.5"
+    headless: bool = False
+    show_crop: bool = False
+    record: str | None = None
+    seconds: float | None = None
+    frames: int | None = None
+    reconnect_retries: int = 5
+    reconnect_backoff_s: float = 0.5
+
+
+@dataclass
+class LiveResult:
+    summary: Summary
+    error: str = ""  # set when the source was lost for good: the CLI exits non-zero
+    recorded: str | None = None
+
+
+def _validate(opts: LiveOptions) -> None:
+    if opts.seconds is not None and opts.seconds <= 0:
+        raise ConfigError(f"--seconds must be > 0, got {opts.seconds}")
+    if opts.frames is not None and opts.frames < 1:
+        raise ConfigError(f"--frames must be >= 1, got {opts.frames}")
+    if opts.detect_width is not None and opts.detect_width != 0 and opts.detect_width < 64:
+        raise ConfigError(f"--detect-width must be >= 64 (or 0 for the full frame), got {opts.detect_width}")
+    if opts.reconnect_retries < 0:
+        raise ConfigError(f"--reconnect must be >= 0, got {opts.reconnect_retries}")
+
+
+def run_live(classifier: FaceClassifier, opts: LiveOptions, detector=None, source: FrameSource | None = None,
+             out: IO[str] | None = None, err: IO[str] | None = None) -> LiveResult:
+    """Run until --frames/--seconds, end of file, q/Esc, Ctrl-C or a lost source; return the summary.
+
+    ``classifier``: a loaded bundle (``fer_edge.runtime.load``), built once by the caller.
+    ``detector``/``source`` default to the ones named in ``opts`` (tests pass their own).
+    """
+    from ..face import create_detector
+    from .output import Display, Recorder
+    from .overlay import draw
+
+    _validate(opts)
+    out = out or sys.stdout
+    err = err or sys.stderr
+    manifest = getattr(classifier, "manifest", None)
+    from ..bundle import FaceSpec
+
+    face_spec = manifest.face if manifest is not None else FaceSpec()
+    input_spec = manifest.input if manifest is not None else None
+    display = None if opts.headless else Display()  # fail before opening the camera
+    det = detector or create_detector(opts.detector, score_threshold=opts.score_threshold)
+    src = source or open_source(opts.source, detect_width=opts.detect_width or None, resolution=opts.resolution)
+    pipeline = FacePipeline(classifier, det, face_spec, detect_every=opts.detect_every,
+                            single_face=opts.single_face, smoothing=opts.smoothing)
+    labels = pipeline.labels
+
+    def event(msg: str) -> None:
+        print(f"live: {msg}", file=err, flush=True)
+
+    capture = CaptureThread(src, retries=opts.reconnect_retries, backoff_s=opts.reconnect_backoff_s, on_event=event)
+    times = StageTimes()
+    sw = Stopwatch(times)
+    fps_meter = FpsMeter()
+    summary = Summary(source=src.description)
+    recorder = None
+    recorded = None
+    error = ""
+    stop_reason = ""
+    try:
+        capture.start()
+    except BaseException:
+        if display is not None:
+            display.close()
+        raise
+    restore = _sigterm_as_interrupt()
+    t0 = time.perf_counter()
+    try:
+        if opts.record:
+            recorder = Recorder(opts.record, getattr(src, "fps", 0.0) or 25.0)
+        deadline = None if opts.seconds is None else t0 + opts.seconds
+        fps = 0.0
+        while True:
+            if opts.frames is not None and summary.frames >= opts.frames:
+                stop_reason = f"--frames {opts.frames} reached"
+                break
+            with sw("capture"):
+                timeout = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.perf_counter()))
+                frame = capture.get(timeout=timeout)
+            if frame is None:
+                if capture.finished:
+                    stop_reason = capture.end_reason
+                    if capture.failed:
+                        error = capture.end_reason
+                    break
+                if deadline is not None and time.perf_counter() >= deadline:
+                    stop_reason = f"--seconds {opts.seconds:g} reached"
+                    break
+                times.discard_frame()  # a wait with no frame is not a frame
+                continue
+            faces = pipeline.process(frame.image, frame.detect_image, frame.detect_scale, sw)
+            fps = fps_meter.tick()
+            with sw("draw"):
+                if display is not None or recorder is not None:
+                    stage_last = {s: times.last(s) for s in times.stages}
+                    draw(frame.image, faces, fps, stage_last, input_spec if opts.show_crop else None)
+                    if recorder is not None:
+                        recorder.write(frame.image)
+                    if display is not None and not display.show(frame.image):
+                        stop_reason = "window closed"
+                if opts.headless:
+                    line = {"type": "frame", "t": round(frame.timestamp, 3), "frame": summary.frames,
+                            "capture_index": frame.index, "faces": [f.to_json(labels) for f in faces]}
+                    out.write(json.dumps(line) + "\n")
+                    out.flush()
+            times.end_frame()
+            summary.frames += 1
+            if faces:
+                summary.frames_with_faces += 1
+                summary.faces += len(faces)
+            if stop_reason:
+                break
+            if deadline is not None and time.perf_counter() >= deadline:
+                stop_reason = f"--seconds {opts.seconds:g} reached"
+                break
+    except KeyboardInterrupt:
+        stop_reason = "interrupted"
+    finally:
+        summary.seconds = time.perf_counter() - t0
+        capture.stop()
+        restore()
+        if recorder is not None:
+            recorded = recorder.close(keep=summary.frames > 0)
+            recorded = str(recorded) if recorded else None
+        if display is not None:
+            display.close()
+    summary.captured = capture.captured
+    summary.dropped = capture.dropped
+    summary.reconnects = capture.reconnects
+    summary.stop_reason = stop_reason or capture.end_reason
+    summary.stages_ms = times.percentiles()
+    if opts.headless:
+        out.write(json.dumps(summary.to_dict()) + "\n")
+        out.flush()
+    return LiveResult(summary=summary, error=error, recorded=recorded)
+
+
+def _sigterm_as_interrupt():
+    """SIGTERM (systemd stop, kill) ends the run like Ctrl-C: summary, clean camera release."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, old)
