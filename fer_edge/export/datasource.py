@@ -1,0 +1,60 @@
+"""The data a conversion calibrates and evaluates on, from the run's provenance selectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..data import FaceDataset, select
+from ..errors import DataError
+from ..labels import label_set
+
+
+def load_data(path: str | Path, kind: str | None) -> FaceDataset:
+    """Read a dataset with the project's readers (fer_edge.data.load_dataset when present)."""
+    from .. import data as data_pkg
+
+    path = Path(path)
+    loader = getattr(data_pkg, "load_dataset", None)
+    if loader is not None:
+        return loader(path, kind)
+    if kind in (None, "fer2013") and path.is_file():
+        from ..data.fer2013 import read_fer2013
+
+        return read_fer2013(path)
+    raise DataError(f"{path}: no reader for dataset kind {kind!r} in this build")
+
+
+def resolve_path(path: str, run_dir: Path | None) -> Path:
+    p = Path(path)
+    if p.exists() or p.is_absolute() or run_dir is None:
+        return p
+    for base in (run_dir, *run_dir.parents):
+        if (base / p).exists():
+            return base / p
+    return p
+
+
+def dataset_for(data: dict[str, Any], run_dir: Path | None, cache: dict | None = None) -> FaceDataset:
+    """Load the dataset named by provenance["data"], restricted to its label set."""
+    path = resolve_path(str(data["path"]), run_dir)
+    key = (str(path), data.get("kind"))
+    if cache is not None and key in cache:
+        return cache[key]
+    ds = load_data(path, data.get("kind"))
+    labels = data.get("labels")
+    if labels:
+        names = label_set(labels) if isinstance(labels, str) else tuple(labels)
+        if tuple(names) != tuple(ds.label_names):
+            ds = ds.with_labels(tuple(names))
+    if cache is not None:
+        cache[key] = ds
+    return ds
+
+
+def role(ds: FaceDataset, data: dict[str, Any], name: str) -> FaceDataset:
+    """The samples of role ``name`` ("train"/"test") per the stored selector."""
+    selector = data.get(name)
+    if selector is None:
+        selector = {"split": name}
+    return select(ds, selector)

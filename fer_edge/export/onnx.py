@@ -1,0 +1,101 @@
+"""Keras -> ONNX: float32 via tf2onnx, fp16 via onnxruntime's float16 converter,
+int8 via quant_pre_process + quantize_static (QDQ, per-channel, uint8 activations)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError, require
+from .context import ExportContext, ExportResult, _first_line
+
+
+def keras_to_onnx(model, shape: tuple[int, int, int], input_name: str, path: Path, opset: int) -> None:
+    tf = require("tensorflow", "train", "ONNX export")
+    tf2onnx = require("tf2onnx", "onnx", "ONNX export")
+    import onnx
+
+    spec = (tf.TensorSpec((None, *shape), tf.float32, name=input_name),)
+    try:
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
+    except Exception as exc:
+        raise ModelError(f"tf2onnx cannot convert {model.name} ({_first_line(exc)})") from exc
+    # Keras's own ONNX export can turn Normalization statistics into graph inputs: insist on one.
+    inputs = [i.name for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
+    if len(inputs) != 1:
+        raise ModelError(f"ONNX export of {model.name} has {len(inputs)} inputs {inputs}; expected exactly one image input")
+    onnx.save(proto, str(path))
+
+
+def export_onnx(ctx: ExportContext, out_dir: Path) -> ExportResult:
+    import onnx
+    import onnxruntime as ort
+
+    import tf2onnx
+
+    fp32 = ctx.onnx_fp32()
+    target = out_dir / "model.onnx"
+    prof = dict(ctx.profile)
+    versions = {"onnx": onnx.__version__, "onnxruntime": ort.__version__, "tf2onnx": tf2onnx.__version__}
+    if ctx.precision == "fp32":
+        shutil.copyfile(fp32, target)
+    elif ctx.precision == "fp16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        model = convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=bool(prof.get("keep_io_types", True)))
+        onnx.save(model, str(target))
+    elif ctx.precision == "int8":
+        _quantize_static(ctx, fp32, target, prof)
+    else:  # formats.check_precision rejects this before we get here
+        raise ModelError(f"ONNX has no {ctx.precision} path")
+    meta = ctx.embedded_metadata("onnx", {"output_kind": ctx.output_kind()})
+    set_metadata(target, meta)
+    return ExportResult(["model.onnx"], versions=versions, settings={"converter": "tf2onnx.convert.from_keras", **prof})
+
+
+def _quantize_static(ctx: ExportContext, fp32: Path, target: Path, prof: dict[str, Any]) -> None:
+    require("sympy", "onnx", "ONNX quant_pre_process")
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = ctx.workdir / "fp32.pre.onnx"
+    if not pre.exists():
+        quant_pre_process(str(fp32), str(pre))
+    try:
+        quantize_static(
+            str(pre),
+            str(target),
+            ctx.calibration().onnx_reader(ctx.input_name),
+            quant_format=getattr(QuantFormat, prof["quant_format"]),
+            activation_type=getattr(QuantType, prof["activation_type"]),
+            weight_type=getattr(QuantType, prof["weight_type"]),
+            per_channel=bool(prof["per_channel"]),
+            reduce_range=bool(prof.get("reduce_range", False)),
+            calibrate_method=getattr(CalibrationMethod, prof.get("calibrate_method", "MinMax")),
+        )
+    except Exception as exc:
+        raise ModelError(f"{ctx.source.path}: ONNX int8 quantization failed ({_first_line(exc)})") from exc
+
+
+def set_metadata(path: Path, meta: dict[str, Any]) -> None:
+    """Write the manifest essentials into ModelProto.metadata_props (string key/values)."""
+    import json
+
+    import onnx
+
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key = f"fer_edge.{key}"
+        entry.value = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    model.producer_name = model.producer_name or "fer-edge"
+    onnx.save(model, str(path))
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in model.metadata_props}

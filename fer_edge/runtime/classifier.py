@@ -1,0 +1,164 @@
+"""Classifier: a loaded bundle + one backend, with the bundle's own preprocessing."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..bundle import Bundle, InputSpec, Manifest, read_bundle
+from ..errors import ConfigError, ModelError
+from ..formats import get_format
+from .backends import backend_class
+
+
+@dataclass
+class Prediction:
+    label: str
+    score: float
+    scores: dict[str, float]
+
+
+def quantize(x: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """float -> integer with the model's input scale/zero point (int8-I/O models)."""
+    dtype = np.dtype(params["dtype"])
+    info = np.iinfo(dtype)
+    q = np.round(x / np.float32(params["scale"])) + int(params["zero_point"])
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    return ((q.astype(np.float32) - np.float32(params["zero_point"])) * np.float32(params["scale"])).astype(np.float32)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+class Classifier:
+    """Runs one bundle. Build it with :func:`load`; the interpreter/session is built once."""
+
+    def __init__(self, bundle: Bundle, backend, backend_name: str):
+        self.bundle = bundle
+        self.manifest: Manifest = bundle.manifest
+        self.input_spec: InputSpec = bundle.manifest.input
+        self.labels: list[str] = list(bundle.manifest.labels)
+        self.backend = backend
+        self.backend_name = backend_name
+        q = self.manifest.quantization or {}
+        self._in_q = q.get("input")
+        self._out_q = q.get("output")
+        self._logits = q.get("output_kind") == "logits"
+        wants_int = backend.input_dtype.kind in "iu"
+        if wants_int and not self._in_q:
+            raise ModelError(
+                f"{bundle.folder}: the model takes {backend.input_dtype} input but the manifest has no "
+                "quantization.input scale/zero point"
+            )
+        if self._in_q and not wants_int:
+            raise ModelError(
+                f"{bundle.folder}: the manifest gives int8 input quantization but the model takes "
+                f"{backend.input_dtype}; the manifest does not match its model"
+            )
+
+    # -- inference -------------------------------------------------------------------------
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Already-preprocessed float32 (N,h,w,c) -> (N,K) probabilities. No preprocessing inside
+        (int8-I/O models still quantize the input and dequantize the output: that is the model's I/O)."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_spec.shape:
+            raise ModelError(f"expected input (N,{','.join(map(str, self.input_spec.shape))}), got {x.shape}")
+        feed = quantize(x, self._in_q) if self._in_q else x
+        out = self.backend.run(feed)
+        out = dequantize(out, self._out_q) if self._out_q else out.astype(np.float32, copy=False)
+        out = out.reshape(len(x), -1)
+        if out.shape[1] != len(self.labels):
+            raise ModelError(
+                f"{self.bundle.folder}: model outputs {out.shape[1]} scores but the manifest has {len(self.labels)} labels"
+            )
+        return softmax(out) if self._logits else out
+
+    def preprocess(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """uint8 face crops (a list of any sizes, or a batch array) -> float32 (N,h,w,c)."""
+        if isinstance(faces, np.ndarray):
+            return self.input_spec.preprocess(faces)
+        faces = list(faces)
+        if not faces:
+            return np.zeros((0, *self.input_spec.shape), np.float32)
+        return np.concatenate([self.input_spec.preprocess_one(np.asarray(f)) for f in faces])
+
+    def predict_proba(self, faces: Sequence[np.ndarray] | np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """A list or batch of uint8 faces (gray (H,W) or RGB (H,W,3)) -> (N,K) float32 probabilities."""
+        n = len(faces)
+        out = np.zeros((n, len(self.labels)), np.float32)
+        for start in range(0, n, batch_size):
+            out[start : start + batch_size] = self.run(self.preprocess(faces[start : start + batch_size]))
+        return out
+
+    def predict(self, face: np.ndarray) -> Prediction:
+        """One uint8 face, gray (H,W) or RGB (H,W,3)."""
+        probs = self.run(self.input_spec.preprocess_one(np.asarray(face)))[0]
+        best = int(probs.argmax())
+        return Prediction(
+            label=self.labels[best],
+            score=float(probs[best]),
+            scores={name: float(p) for name, p in zip(self.labels, probs)},
+        )
+
+    def info(self) -> dict[str, Any]:
+        b = self.backend
+        out = {
+            "backend": self.backend_name,
+            "backend_package": getattr(b, "package", self.backend_name),
+            "backend_version": b.version,
+            "threads": b.threads,
+            "precision_hint": b.precision_hint,
+            "model_file": str(self.bundle.model_path),
+            "format": self.manifest.format,
+            "precision": self.manifest.precision,
+        }
+        if hasattr(b, "providers"):
+            out["providers"] = list(b.providers)
+        return out
+
+    def __repr__(self) -> str:
+        return f"Classifier({self.bundle.folder}, {self.backend_name}, {self.manifest.format}-{self.manifest.precision})"
+
+
+def load(
+    bundle_path: str | os.PathLike,
+    backend: str | None = None,
+    threads: int | None = None,
+    precision_hint: str | None = None,
+    providers: list | None = None,
+) -> Classifier:
+    """Load a bundle folder (sha256-verified) and build its backend once.
+
+    backend: "litert" | "onnxruntime" | "openvino"; default from the bundle's format.
+    threads: default all cores (os.cpu_count()); reported by ``info()``.
+    precision_hint: OpenVINO only ("f32" default, "f16", "bf16").
+    providers: ONNX Runtime execution providers (default CPU only).
+    """
+    b = read_bundle(Path(bundle_path), verify=True)
+    fmt = get_format(b.manifest.format)
+    name = backend or fmt.backend
+    if not name:
+        raise ConfigError(
+            f"{b.folder}: a {fmt.name!r} bundle has no on-device runtime; convert it first "
+            f"(fer-edge convert {b.folder} --format tflite --int8)"
+        )
+    if precision_hint is not None and name != "openvino":
+        raise ConfigError(f"precision_hint applies to the openvino backend only, not {name!r}")
+    if providers is not None and name != "onnxruntime":
+        raise ConfigError(f"providers apply to the onnxruntime backend only, not {name!r}")
+    if threads is not None and int(threads) < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads}")
+    cls = backend_class(name, fmt.name)
+    nthreads = int(threads) if threads else (os.cpu_count() or 1)
+    impl = cls(b.model_path, threads=nthreads, precision_hint=precision_hint, providers=providers)
+    return Classifier(b, impl, name)
