@@ -149,8 +149,8 @@ def read_ferplus(
     if len(mismatch):
         i = mismatch[0]
         raise DataError(
-            f"{ferplus_csv.name}:row {rows[i]}: Usage {usages_arr[i]!r} but {fer_name} row {rows[i]} is "
-            f"{fer2013.splits[at[i]]!r}; the files are not row-aligned ({len(mismatch)} rows differ)"
+            f"{ferplus_csv.name}:row {rows[i]}: Usage {str(usages_arr[i])!r} but {fer_name} row {rows[i]} is "
+            f"{str(fer2013.splits[at[i]])!r}; the files are not row-aligned ({len(mismatch)} rows differ)"
         )
     labels, soft, keep, reasons = votes_to_labels(votes, mode)
     idx = at[keep]
