@@ -1,0 +1,332 @@
+"""`fer-edge bench`: measure bundles on cpu / gpu / rpi and return one BenchReport.
+
+Each configuration (bundle x backend x threads) runs in a fresh worker process,
+so its peak memory and time to first inference are its own. The evaluation set
+is read once here and handed to workers as a .npz file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..formats import FORMATS
+from ..runtime.backends import BACKENDS
+from . import environment, schema
+from .evalset import EvalSet, eval_set_for, provenance_data
+from .schema import BenchReport, BenchResult, Latency
+from .targets import Target, read_targets, validation_failure
+
+DEVICES = ("cpu", "gpu", "rpi")
+# Float reference preference when computing accuracy deltas.
+REFERENCE_FORMATS = ("keras", "tflite", "onnx", "openvino")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class BenchOptions:
+    devices: tuple[str, ...] = ("cpu",)
+    threads: int | None = None  # None: 1 and all cores (cpu), the profile's (rpi)
+    warmup: int = 20
+    runs: int = 200
+    batch: int = 32
+    data: str | None = None
+    limit: int | None = None
+    baselines: tuple[str, ...] = ()
+    host: str | None = None  # rpi: USER@HOST or an ~/.ssh/config alias
+    port: int | None = None
+    ssh_config: str | None = None
+    profile: str = "rpi4"
+    remote_python: str | None = None
+    remote_dir: str | None = None  # default: the profile's (~/.fer-edge/bench)
+    worker_timeout: float = 1800.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        bad = [d for d in self.devices if d not in DEVICES]
+        if bad or not self.devices:
+            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, not {', '.join(bad) or 'nothing'}")
+        for name, value, low in (("--warmup", self.warmup, 0), ("--runs", self.runs, 1), ("--batch", self.batch, 1)):
+            if value < low:
+                raise ConfigError(f"{name} must be >= {low}, got {value}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {self.threads}")
+        if "rpi" in self.devices and not self.host:
+            raise ConfigError("--device rpi needs --host USER@HOST (or a Host alias from ~/.ssh/config)")
+        if self.host and "rpi" not in self.devices:
+            raise ConfigError("--host is only used with --device rpi")
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "devices": list(self.devices), "threads": self.threads, "warmup": self.warmup, "runs": self.runs,
+            "batch": self.batch, "data": self.data, "limit": self.limit, "baselines": list(self.baselines),
+            "host": self.host, "port": self.port, "profile": self.profile if "rpi" in self.devices else None,
+            "timer": "time.perf_counter_ns", "memory": "ru_maxrss of a fresh process per row",
+        }
+
+
+def thread_counts(requested: int | None, cores: int) -> list[int]:
+    if requested:
+        return [requested]
+    return sorted({1, cores})
+
+
+def cpu_backends(fmt: str) -> list[str]:
+    """Every runtime that can run this format on a CPU (keras for float references)."""
+    if fmt == "keras":
+        return ["keras"]
+    return [name for name, entry in BACKENDS.items() if fmt in entry.formats]
+
+
+class _Workspace:
+    """Temp files shared by the workers of one run: evaluation sets and samples."""
+
+    def __init__(self, root: Path, options: BenchOptions):
+        self.root = root
+        self.options = options
+        self._sets: dict[str, tuple[EvalSet, Path, Path]] = {}
+
+    def eval_files(self, target: Target, fallback: Target | None) -> tuple[EvalSet | None, Path | None, Path, str]:
+        """(eval set, its .npz, a sample .npy for timing, note) for one target."""
+        # Peers are scored on the same test set (and selector) as our model.
+        manifest = fallback.manifest if (target.role == "baseline" and fallback is not None) else target.manifest
+        try:
+            prov = provenance_data(manifest)
+            if not prov and not self.options.data:
+                raise DataError(f"{target.path} names no evaluation data in its provenance; pass --data PATH")
+            key = json.dumps([self.options.data or prov.get("path"), prov.get("test"), self.options.limit],
+                             sort_keys=True, default=str)
+            if key not in self._sets:
+                es = eval_set_for(manifest, self.options.data, self.options.limit)
+                i = len(self._sets)
+                npz = es.save(self.root / f"eval{i}.npz")
+                sample = self.root / f"sample{i}.npy"
+                np.save(sample, es.images[: max(1, min(32, self.options.batch))])
+                self._sets[key] = (es, npz, sample)
+            es, npz, sample = self._sets[key]
+            return es, npz, sample, ""
+        except DataError as exc:
+            sample = self.root / "sample-random.npy"
+            if not sample.exists():
+                # No data: time on fixed random faces; accuracy is then not measured.
+                np.save(sample, np.random.default_rng(0).integers(0, 256, (32, 48, 48), dtype=np.uint8))
+            return None, None, sample, f"accuracy not measured: {exc}"
+
+
+def _run_worker(spec: dict[str, Any], root: Path, index: int, timeout: float, device: str) -> dict[str, Any]:
+    spec_path, out_path = root / f"spec{index}.json", root / f"out{index}.json"
+    spec_path.write_text(json.dumps(spec))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = "-1"  # a cpu row must never run on a GPU
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "fer_edge.bench.worker", str(spec_path), str(out_path)],
+            capture_output=True, text=True, timeout=timeout, env=env,
+        )
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
+    if out_path.is_file():
+        return json.loads(out_path.read_text())
+    tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+    return {"ok": False, "error": f"worker died with exit code {proc.returncode}: {tail or 'no output'}"}
+
+
+def _row(target: Target, backend: str, device: str, threads: int | None, **kw: Any) -> BenchResult:
+    m = target.manifest
+    return BenchResult(
+        bundle=target.path,
+        name=m.name if m else Path(target.path).name,
+        format=m.format if m else "?",
+        precision=m.precision if m else "?",
+        backend=backend,
+        device=device,
+        threads=threads,
+        role=target.role,
+        size_bytes=target.size_bytes if m else None,
+        **kw,
+    )
+
+
+def _apply(row: BenchResult, res: dict[str, Any]) -> None:
+    info = res.get("info", {})
+    row.backend_version = info.get("backend_version", "")
+    if info.get("backend_package") and info.get("backend_package") != row.backend:
+        row.notes.append(f"interpreter: {info['backend_package']}")
+    row.precision_hint = info.get("precision_hint")
+    row.latency = Latency.from_dict(res.get("latency"))
+    row.latency_e2e = Latency.from_dict(res.get("latency_e2e"))
+    row.batch = res.get("batch")
+    row.throughput_ips = res.get("throughput_ips")
+    row.first_inference_ms = res.get("first_inference_ms")
+    row.rss_before_load_mb = res.get("rss_before_load_mb")
+    row.peak_rss_mb = res.get("peak_rss_mb")
+    for key in ("accuracy", "macro_f1", "eval_n", "eval_set"):
+        if res.get(key) is not None:
+            setattr(row, key, res[key])
+
+
+def run_bench(paths: list[str], options: BenchOptions, progress: Progress | None = None) -> BenchReport:
+    """Measure ``paths`` (bundle folders, or folders of bundles) on ``options.devices``."""
+    options.check()
+    say = progress or (lambda msg: None)
+    report = BenchReport(device=",".join(options.devices), settings=options.settings())
+    report.environments["host"] = environment.capture()
+    with tempfile.TemporaryDirectory(prefix="fer-edge-bench-") as tmp:
+        root = Path(tmp)
+        targets = read_targets(paths)
+        for name in options.baselines:
+            from .baselines import wrap_baseline
+
+            targets += read_targets([str(p) for p in wrap_baseline(name, root / "baselines")], role="baseline")
+        if not targets:
+            raise ConfigError("no bundles to benchmark")
+        ws = _Workspace(root, options)
+        first_model = next((t for t in targets if t.ok and t.role == "model" and provenance_data(t.manifest)), None)
+        for device in options.devices:
+            if device == "cpu":
+                report.results += _bench_cpu(targets, ws, first_model, options, say)
+            elif device == "gpu":
+                from .gpu import probe
+
+                say("probing GPU runtimes ...")
+                paths_found = probe()
+                report.gpu_probe = [p.to_dict() for p in paths_found]
+                report.results += _bench_gpu(targets, ws, first_model, options, paths_found, say)
+            else:
+                from .remote import bench_remote
+
+                rows, envs = bench_remote(targets, ws, first_model, options, say)
+                report.results += rows
+                report.environments.update(envs)
+    add_deltas(report.results)
+    return report
+
+
+def _failed_rows(t: Target, device: str) -> list[BenchResult]:
+    return [_row(t, "-", device, None, status=schema.FAILED, error=t.error)]
+
+
+def _measure(t: Target, backend: str, device: str, threads: int | None, ws: _Workspace, first_model: Target | None,
+             options: BenchOptions, evaluate: bool, index: int, extra_spec: dict[str, Any] | None = None) -> BenchResult:
+    es, npz, sample, note = ws.eval_files(t, first_model)
+    spec = {
+        "bundle": str(t.folder), "backend": backend, "threads": threads, "warmup": options.warmup,
+        "runs": options.runs, "batch": options.batch, "sample": str(sample), "device": device,
+        "evalset": str(npz) if (npz and evaluate) else None, **(extra_spec or {}),
+    }
+    res = _run_worker(spec, ws.root, index, options.worker_timeout, device)
+    vfail = validation_failure(t.manifest)
+    if not res.get("ok"):
+        return _row(t, backend, device, threads, status=schema.FAILED, error=res.get("error", "unknown error"))
+    row = _row(t, backend, device, threads, status=schema.FAILED_VALIDATION if vfail else schema.OK, error=vfail)
+    _apply(row, res)
+    if note:
+        row.notes.append(note)
+    return row
+
+
+def _bench_cpu(targets, ws, first_model, options, say) -> list[BenchResult]:
+    cores = os.cpu_count() or 1
+    plan = []
+    for t in targets:
+        if not t.ok:
+            plan.append((t, None, None))
+            continue
+        for backend in cpu_backends(t.manifest.format):
+            for n in thread_counts(options.threads, cores):
+                plan.append((t, backend, n))
+    rows: list[BenchResult] = []
+    evaluated: dict[tuple[str, str], BenchResult] = {}
+    for i, (t, backend, n) in enumerate(plan, 1):
+        if backend is None:
+            say(f"[{i}/{len(plan)}] {t.path}: cannot read: {t.error}")
+            rows += _failed_rows(t, "cpu")
+            continue
+        key = (str(t.folder), backend)
+        say(f"[{i}/{len(plan)}] {t.manifest.name} {t.manifest.format}-{t.manifest.precision} {backend} threads={n} ...")
+        row = _measure(t, backend, "cpu", n, ws, first_model, options, evaluate=key not in evaluated, index=i)
+        if key in evaluated and evaluated[key].accuracy is not None:
+            src = evaluated[key]
+            row.accuracy, row.macro_f1, row.eval_n, row.eval_set = src.accuracy, src.macro_f1, src.eval_n, src.eval_set
+            row.notes.append(f"accuracy from the threads={src.threads} run")
+        elif row.status != schema.FAILED:
+            evaluated[key] = row
+        say("      " + summary(row))
+        rows.append(row)
+    return rows
+
+
+def _bench_gpu(targets, ws, first_model, options, paths_found, say) -> list[BenchResult]:
+    rows: list[BenchResult] = []
+    for t in targets:
+        if not t.ok:
+            rows += _failed_rows(t, "gpu")
+            continue
+        for gp in paths_found:
+            if t.manifest.format not in gp.formats:
+                continue
+            if not gp.available:
+                row = _row(t, gp.key, "gpu", None, status=schema.NOT_MEASURED, error=gp.detail)
+                say(f"{t.manifest.name} {t.manifest.format}-{t.manifest.precision} {gp.key}: not measured ({gp.detail})")
+                rows.append(row)
+                continue
+            extra, backend = {}, gp.runtime
+            if gp.key == "onnxruntime-cuda":
+                extra["providers"] = ["CUDAExecutionProvider"]
+            elif gp.key == "onnxruntime-tensorrt":
+                extra["providers"] = ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+            elif gp.key == "openvino-gpu":
+                rows.append(_row(t, gp.key, "gpu", None, status=schema.NOT_MEASURED,
+                                 error="fer_edge.runtime.load has no OpenVINO device option; OpenVINO runs on CPU only"))
+                continue
+            say(f"{t.manifest.name} {t.manifest.format}-{t.manifest.precision} {gp.key} ...")
+            row = _measure(t, backend, "gpu", options.threads, ws, first_model, options, True, len(rows) + 1000, extra)
+            row.backend = gp.key
+            say("      " + summary(row))
+            rows.append(row)
+    return rows
+
+
+def add_deltas(rows: list[BenchResult]) -> None:
+    """Accuracy and macro-F1 deltas against the group's float reference (same model name)."""
+    groups: dict[str, list[BenchResult]] = {}
+    for r in rows:
+        groups.setdefault(r.name, []).append(r)
+    for group in groups.values():
+        refs = [r for r in group if r.precision == "fp32" and r.accuracy is not None and r.status != schema.FAILED]
+        if not refs:
+            continue
+        refs.sort(key=lambda r: (r.device != "cpu", REFERENCE_FORMATS.index(r.format) if r.format in REFERENCE_FORMATS else 9))
+        ref = refs[0]
+        for r in group:
+            if r.accuracy is None:
+                continue
+            r.reference = f"{ref.format}-{ref.precision} ({ref.backend})"
+            r.accuracy_delta = r.accuracy - ref.accuracy
+            r.macro_f1_delta = (r.macro_f1 - ref.macro_f1) if r.macro_f1 is not None and ref.macro_f1 is not None else None
+
+
+def summary(row: BenchResult) -> str:
+    if row.status in (schema.FAILED, schema.NOT_MEASURED):
+        return f"{row.status}: {row.error}"
+    parts = [row.status]
+    if row.latency:
+        parts.append(f"p50 {row.latency.p50_ms:.3f} ms")
+    if row.throughput_ips:
+        parts.append(f"{row.throughput_ips:.0f} img/s @ {row.batch}")
+    if row.accuracy is not None:
+        parts.append(f"acc {row.accuracy:.4f}")
+    if row.peak_rss_mb:
+        parts.append(f"peak RSS {row.peak_rss_mb:.0f} MiB")
+    return ", ".join(parts)

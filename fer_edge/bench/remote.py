@@ -1,0 +1,190 @@
+"""`--device rpi`: run the standalone runner on a device over SSH and merge its rows.
+
+The host does everything that needs OpenCV or fer_edge (reading the dataset, resizing
+faces to the model's input, computing metrics); the device gets the model, its
+manifest, the uint8 inputs and the runner, and times the interpreter itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..bundle import MANIFEST, InputSpec
+from ..errors import ConfigError
+from ..metrics import classification_metrics
+from . import schema
+from .profiles import load_profile
+from .runner import EXIT_MISSING, MARKER
+from .schema import BenchResult, Latency
+from .ssh import SSH, RemoteError, remote_path
+
+RUNNER_FILES = {"runner.py": "fer_edge_runner.py", "measure.py": "fer_edge_measure.py",
+                "environment.py": "fer_edge_environment.py"}
+
+
+def model_input_u8(spec: InputSpec, images: np.ndarray) -> np.ndarray:
+    """Faces resized/converted to the model's input as uint8; the device applies scale/offset.
+
+    InputSpec.preprocess with identity normalization yields exact integers 0..255, so
+    the device's ``x * scale - offset`` reproduces the host's float input bit for bit.
+    """
+    plain = dataclasses.replace(spec, scale=1.0, offset=(0.0,))
+    return plain.preprocess(images).astype(np.uint8)
+
+
+def stage_runner(folder: Path) -> None:
+    here = Path(__file__).parent
+    for src, dst in RUNNER_FILES.items():
+        shutil.copyfile(here / src, folder / dst)
+
+
+def setup_commands(profile_name: str) -> list[str]:
+    prof = load_profile(profile_name)
+    return list(prof.get("install", []))
+
+
+def perform_setup(ssh: SSH, profile_name: str, say: Callable[[str], None]) -> None:
+    """Create the runtime venv on the device and pip-install numpy + a TFLite interpreter."""
+    prof = load_profile(profile_name)
+    py = remote_path(prof["remote_python"])
+    venv = remote_path(str(Path(prof["remote_python"]).parent.parent))
+    steps = [
+        ("create the venv", f"python3 -m venv {venv}"),
+        ("install numpy + ai-edge-litert", f"{py} -m pip install --upgrade numpy ai-edge-litert"
+         f" || {py} -m pip install --upgrade numpy tflite-runtime"),
+        ("check", f"{py} -c 'import numpy; "
+                  "exec(\"try:\\n import ai_edge_litert.interpreter as m\\nexcept ImportError:\\n import tflite_runtime.interpreter as m\"); "
+                  "print(\"ok\", numpy.__version__, m.__name__)'"),
+    ]
+    for what, cmd in steps:
+        say(f"{ssh.where}: {what}: {cmd}")
+        proc = ssh.run(cmd, timeout=1800)
+        if proc.returncode != 0:
+            err = proc.stderr.decode(errors="replace").strip().splitlines()
+            hint = " (install python3-venv first: sudo apt-get install -y python3-venv)" if "venv" in what else ""
+            raise RemoteError(f"{ssh.where}: {what} failed{hint}: {err[-1] if err else proc.returncode}")
+        say(proc.stdout.decode(errors="replace").strip().splitlines()[-1] if proc.stdout.strip() else "done")
+
+
+def bench_remote(targets, ws, first_model, options, say) -> tuple[list[BenchResult], dict[str, dict[str, Any]]]:
+    prof = load_profile(options.profile)
+    if prof.get("device") != "rpi":
+        raise ConfigError(f"profile {options.profile!r} is not a Raspberry Pi profile")
+    python = options.remote_python or prof["remote_python"]
+    rdir = options.remote_dir or prof.get("remote_dir", "~/.fer-edge/bench")
+    threads = [options.threads] if options.threads else sorted({1, int(prof.get("threads", 4))})
+    ssh = SSH(options.host, options.port, options.ssh_config)
+    machine = f"rpi:{options.host}"
+    rows: list[BenchResult] = []
+    jobs: list[dict[str, Any]] = []
+    truth: dict[str, tuple[Any, np.ndarray | None, str]] = {}
+    with tempfile.TemporaryDirectory(prefix="fer-edge-remote-") as tmp:
+        stage = Path(tmp)
+        for t in targets:
+            if not t.ok:
+                rows.append(_row(t, "-", None, machine, status=schema.FAILED, error=t.error))
+                continue
+            if t.manifest.format not in prof.get("formats", ["tflite"]):
+                rows.append(_row(t, "-", None, machine, status=schema.NOT_MEASURED,
+                                 error=f"the {options.profile} profile runs {', '.join(prof.get('formats', []))} "
+                                       f"bundles only, not {t.manifest.format}"))
+                continue
+            jid = f"b{len(jobs)}"
+            (stage / jid).mkdir()
+            es, _, sample, note = ws.eval_files(t, first_model)
+            if es is not None:
+                images, y = es.for_labels(t.manifest.labels)
+            else:
+                images, y = np.load(sample), None
+            np.save(stage / jid / "inputs.npy", model_input_u8(t.manifest.input, images))
+            for name in t.manifest.files:
+                shutil.copyfile(t.folder / name, stage / jid / name)
+            shutil.copyfile(t.folder / MANIFEST, stage / jid / MANIFEST)
+            jobs.append({"id": jid, "model": f"{jid}/{t.manifest.model_file}", "manifest": f"{jid}/{MANIFEST}",
+                         "inputs": f"{jid}/inputs.npy", "threads": threads})
+            truth[jid] = (t, y, es.description if es is not None else note)
+        if not jobs:
+            return rows, {}
+        spec = {"jobs": jobs, "warmup": options.warmup, "runs": options.runs, "batch": options.batch}
+        (stage / "spec.json").write_text(json.dumps(spec))
+        stage_runner(stage)
+        say(f"{ssh.where}: copying {len(jobs)} bundle(s), inputs and the runner to {rdir} ...")
+        ssh.upload_dir(stage, rdir)
+    say(f"{ssh.where}: running the bench with {python} ({len(jobs) * len(threads)} runs) ...")
+    d = remote_path(rdir)
+    proc = ssh.run(f"cd {d} && {remote_path(python)} fer_edge_runner.py spec.json", timeout=options.worker_timeout * 4)
+    result = _parse(proc.stdout.decode(errors="replace"))
+    stderr = proc.stderr.decode(errors="replace").strip()
+    if proc.returncode == EXIT_MISSING or (result and result.get("error_kind") == "missing-package"):
+        raise RemoteError(f"{ssh.where}: the runner cannot start: {result['error'] if result else stderr}; "
+                          f"install it with: fer-edge bench --device rpi --host {options.host} --setup")
+    if proc.returncode == 127 or (result is None and "not found" in stderr):
+        raise RemoteError(f"{ssh.where}: {python} not found on the device ({stderr.splitlines()[-1] if stderr else ''}); "
+                          f"run: fer-edge bench --device rpi --host {options.host} --setup, or pass --remote-python")
+    if result is None or not result.get("ok"):
+        last = stderr.splitlines()[-1] if stderr else f"exit code {proc.returncode}"
+        raise RemoteError(f"{ssh.where}: the runner failed: {result.get('error') if result else last}")
+    ssh.run(f"rm -rf {d}", timeout=120)
+    env = result["environment"]
+    timing = env.get("timing") or schema.MEASURED
+    for r in result["rows"]:
+        t, y, desc = truth[r["id"]]
+        if not r.get("ok"):
+            rows.append(_row(t, "litert", r.get("threads"), machine, status=schema.FAILED, error=r.get("error", "")))
+            continue
+        row = _row(t, "litert", r["threads"], machine, status=schema.OK, timing=timing)
+        info = r.get("info", {})
+        row.backend_version = info.get("backend_version", "")
+        row.notes.append(f"interpreter: {info.get('backend_package')}; preprocessing (resize) done on the host")
+        row.latency = Latency.from_dict(r["latency"])
+        row.batch, row.throughput_ips = r["batch"], r["throughput_ips"]
+        row.first_inference_ms, row.peak_rss_mb = r["first_inference_ms"], r["peak_rss_mb"]
+        row.rss_before_load_mb = r.get("rss_before_load_mb")
+        if "predictions" in r and y is not None:
+            m = classification_metrics(y, np.asarray(r["predictions"]), t.manifest.labels)
+            row.accuracy, row.macro_f1, row.eval_n, row.eval_set = m["accuracy"], m["macro_f1"], m["n"], desc
+        elif y is None:
+            row.notes.append(desc)
+        rows.append(row)
+        say(f"      {t.manifest.name} {t.manifest.format}-{t.manifest.precision} threads={r['threads']}: "
+            + (f"p50 {row.latency.p50_ms:.3f} ms ({timing})" if row.latency else "failed"))
+    _share_accuracy(rows)
+    return rows, {machine: env}
+
+
+def _share_accuracy(rows: list[BenchResult]) -> None:
+    """Rows of the same bundle at other thread counts carry the first row's accuracy."""
+    first: dict[str, BenchResult] = {}
+    for r in rows:
+        if r.accuracy is not None:
+            first.setdefault(r.bundle, r)
+        elif r.bundle in first and r.status == schema.OK:
+            src = first[r.bundle]
+            r.accuracy, r.macro_f1, r.eval_n, r.eval_set = src.accuracy, src.macro_f1, src.eval_n, src.eval_set
+            r.notes.append(f"accuracy from the threads={src.threads} run")
+
+
+def _row(t, backend, threads, machine, **kw) -> BenchResult:
+    m = t.manifest
+    return BenchResult(
+        bundle=t.path, name=m.name if m else Path(t.path).name, format=m.format if m else "?",
+        precision=m.precision if m else "?", backend=backend, device="rpi", threads=threads, role=t.role,
+        machine=machine, size_bytes=t.size_bytes if m else None, **kw,
+    )
+
+
+def _parse(stdout: str) -> dict | None:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(MARKER):
+            try:
+                return json.loads(line[len(MARKER):])
+            except json.JSONDecodeError:
+                return None
+    return None

@@ -1,0 +1,146 @@
+"""`fer-edge bench --device rpi` end to end against a real OpenSSH server on localhost.
+
+The test starts its own sshd (temporary host key, user key, known_hosts and client
+config, a free non-default port) and points the bench at it through an ssh_config
+alias; the "device" Python is this venv's interpreter (numpy + ai-edge-litert), the
+missing-package case a bare venv without either.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_edge.bench import schema
+from fer_edge.bench.core import BenchOptions, run_bench
+from fer_edge.bench.ssh import RemoteError
+
+from test_bench_support import tiny_bundles
+
+SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    if SSHD is None or shutil.which("ssh-keygen") is None:
+        pytest.skip("OpenSSH server not installed (apt-get install openssh-server)")
+    d = tmp_path_factory.mktemp("sshd")
+    port = _free_port()
+    _keygen(d / "host_key")
+    _keygen(d / "id_user")
+    _keygen(d / "id_stranger")  # a key the server does not know
+    (d / "authorized_keys").write_text((d / "id_user.pub").read_text())
+    user = getpass.getuser()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n"
+        f"AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+        f"KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
+        f"AllowUsers {user}\nLogLevel ERROR\n"
+    )
+    host_pub = (d / "host_key.pub").read_text().split()
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+    common = f"  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentitiesOnly yes\n" \
+             f"  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n"
+    (d / "ssh_config").write_text(
+        f"Host fer-pi\n{common}  IdentityFile {d}/id_user\n"
+        f"Host fer-pi-stranger\n{common}  IdentityFile {d}/id_stranger\n"
+        f"Host fer-pi-unknown-key\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentitiesOnly yes\n"
+        f"  IdentityFile {d}/id_user\n  UserKnownHostsFile {d}/empty_known_hosts\n  StrictHostKeyChecking yes\n"
+    )
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.skip(f"sshd could not start: {proc.stderr.read().decode()[-300:]}")
+            time.sleep(0.05)
+    yield {"config": str(d / "ssh_config"), "port": port, "dir": d}
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def bundles(fer2013, fer2013_csv):
+    return tiny_bundles(fer2013, fer2013_csv)
+
+
+def _opts(sshd, host="fer-pi", **kw) -> BenchOptions:
+    base = dict(devices=("rpi",), host=host, ssh_config=sshd["config"], remote_python=sys.executable,
+                remote_dir=str(sshd["dir"] / "remote-home" / "bench"), warmup=3, runs=20, batch=8, limit=200,
+                worker_timeout=120)
+    base.update(kw)
+    return BenchOptions(**base)
+
+
+def test_rpi_path_end_to_end(sshd, bundles):
+    paths = [str(bundles["fp32"]), str(bundles["int8"])]
+    rep = run_bench(paths, _opts(sshd))
+    rows = [r for r in rep.results if r.device == "rpi"]
+    assert len(rows) == 4  # 2 bundles x threads {1, 4}
+    assert all(r.status == schema.OK for r in rows), [r.error for r in rows]
+    assert {r.threads for r in rows} == {1, 4}
+    env = rep.environments["rpi:fer-pi"]
+    assert env["python"] and env["cpu_model"] and "numpy" in env["packages"]
+    for r in rows:
+        assert r.timing == schema.MEASURED  # x86 localhost: real, not emulated
+        assert 0 < r.latency.p50_ms <= r.latency.p90_ms <= r.latency.p99_ms
+        assert 0.0 <= r.accuracy <= 1.0 and r.eval_n == 200
+        assert r.peak_rss_mb > 0 and r.first_inference_ms > 0
+    # The device ran the same numbers as the host runtime: same predictions, same accuracy.
+    host = run_bench(paths, BenchOptions(devices=("cpu",), threads=1, warmup=1, runs=5, batch=4, limit=200))
+    by_bundle = {r.bundle: r.accuracy for r in host.results}
+    for r in rows:
+        assert r.accuracy == pytest.approx(by_bundle[r.bundle], abs=1e-9)
+    # The remote folder is cleaned up after the run.
+    assert not (sshd["dir"] / "remote-home" / "bench").exists()
+
+
+def test_rpi_unreachable_host(sshd, bundles):
+    with pytest.raises(RemoteError, match="cannot reach"):
+        run_bench([str(bundles["int8"])], _opts(sshd, host="127.0.0.1", port=_free_port(), ssh_config=None))
+
+
+def test_rpi_auth_failure(sshd, bundles):
+    with pytest.raises(RemoteError, match="authentication .* failed"):
+        run_bench([str(bundles["int8"])], _opts(sshd, host="fer-pi-stranger"))
+
+
+def test_rpi_unknown_host_key_is_refused(sshd, bundles):
+    with pytest.raises(RemoteError, match="host key"):
+        run_bench([str(bundles["int8"])], _opts(sshd, host="fer-pi-unknown-key"))
+
+
+def test_rpi_missing_package(sshd, bundles, tmp_path):
+    bare = tmp_path / "bare"
+    venv.create(bare, with_pip=False)  # a Python with neither numpy nor a TFLite interpreter
+    with pytest.raises(RemoteError, match=r"lacks numpy .* ai-edge-litert or tflite-runtime.*--setup"):
+        run_bench([str(bundles["int8"])], _opts(sshd, remote_python=str(bare / "bin" / "python")))
+
+
+def test_rpi_missing_python(sshd, bundles):
+    with pytest.raises(RemoteError, match="not found on the device"):
+        run_bench([str(bundles["int8"])], _opts(sshd, remote_python="/nonexistent/python3"))
