@@ -11,7 +11,7 @@ STAGES = ("capture", "detect", "classify", "draw")
 
 
 class StageTimes:
-    """Milliseconds per stage for the last ``capacity`` frames (percentiles over those)."""
+    """Milliseconds per stage for the last ``capacity`` frames (percentiles and mean over those)."""
 
     def __init__(self, stages: tuple[str, ...] = STAGES, capacity: int = 1 << 15) -> None:
         self.stages = stages
@@ -42,9 +42,11 @@ class StageTimes:
     def percentiles(self, qs: tuple[float, ...] = (50, 90)) -> dict[str, dict[str, float]]:
         n = min(self._count, self._buf.shape[1])
         if n == 0:
-            return {s: {f"p{int(q)}": 0.0 for q in qs} for s in self.stages}
+            return {s: {**{f"p{int(q)}": 0.0 for q in qs}, "mean": 0.0} for s in self.stages}
         vals = np.percentile(self._buf[:, :n], qs, axis=1)  # (len(qs), stages)
-        return {s: {f"p{int(q)}": round(float(vals[j, i]), 3) for j, q in enumerate(qs)}
+        means = self._buf[:, :n].mean(axis=1)
+        return {s: {**{f"p{int(q)}": round(float(vals[j, i]), 3) for j, q in enumerate(qs)},
+                    "mean": round(float(means[i]), 3)}
                 for i, s in enumerate(self.stages)}
 
 
@@ -129,8 +131,8 @@ class Summary:
             f"{self.frames} frames in {self.seconds:.1f} s = {self.fps:.1f} FPS "
             f"({self.stop_reason}; {self.dropped} dropped of {self.captured} captured, "
             f"{self.frames_with_faces} frames with faces, {self.reconnects} reconnects)",
-            "stage      p50 ms   p90 ms",
+            "stage      p50 ms   p90 ms  mean ms",
         ]
         for stage, p in self.stages_ms.items():
-            lines.append(f"{stage:<9} {p.get('p50', 0):7.2f}  {p.get('p90', 0):7.2f}")
+            lines.append(f"{stage:<9} {p.get('p50', 0):7.2f}  {p.get('p90', 0):7.2f}  {p.get('mean', 0):7.2f}")
         return "\n".join(lines)
