@@ -100,6 +100,9 @@ class Recorder:
             self._writer.release()
             self._writer = None
         if keep and self.frames > 0:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self._tmp, 0o666 & ~umask)  # mkstemp made it private; a video is an ordinary file
             os.replace(self._tmp, self.path)
             return self.path
         self._tmp.unlink(missing_ok=True)
