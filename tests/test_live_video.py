@@ -130,6 +130,15 @@ def test_window_smoothing_and_record(classifier, video, tmp_path):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp file left behind
 
 
+def test_bad_record_name_fails_before_the_run(classifier, video, tmp_path):
+    path, _ = video
+    with pytest.raises(ConfigError, match="--record"):
+        _run(classifier, path, record=str(tmp_path / "out.gif"))
+    with pytest.raises(ConfigError, match="folder"):
+        _run(classifier, path, record=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_seconds_limit_and_bad_options(classifier, video):
     path, _ = video
     result, lines = _run(classifier, path, seconds=0.05)

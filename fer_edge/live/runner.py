@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import IO
 
+from ..bundle import FaceSpec
 from ..errors import ConfigError
 from .capture import CaptureThread
 from .pipeline import FaceClassifier, FacePipeline
@@ -69,11 +70,8 @@ def run_live(classifier: FaceClassifier, opts: LiveOptions, detector=None, sourc
     out = out or sys.stdout
     err = err or sys.stderr
     manifest = getattr(classifier, "manifest", None)
-    from ..bundle import FaceSpec
-
     face_spec = manifest.face if manifest is not None else FaceSpec()
     input_spec = manifest.input if manifest is not None else None
-    display = None if opts.headless else Display()  # fail before opening the camera
     det = detector or create_detector(opts.detector, score_threshold=opts.score_threshold)
     src = source or open_source(opts.source, detect_width=opts.detect_width or None, resolution=opts.resolution)
     pipeline = FacePipeline(classifier, det, face_spec, detect_every=opts.detect_every,
@@ -88,21 +86,26 @@ def run_live(classifier: FaceClassifier, opts: LiveOptions, detector=None, sourc
     sw = Stopwatch(times)
     fps_meter = FpsMeter()
     summary = Summary(source=src.description)
-    recorder = None
     recorded = None
     error = ""
     stop_reason = ""
+    # Everything that can fail on a user mistake fails here, before the camera is opened.
+    recorder = Recorder(opts.record, 25.0) if opts.record else None
+    display = None
     try:
+        display = None if opts.headless else Display()
         capture.start()
     except BaseException:
         if display is not None:
             display.close()
+        if recorder is not None:
+            recorder.close(keep=False)
         raise
+    if recorder is not None:
+        recorder.fps = getattr(src, "fps", 0.0) or 25.0  # a file's own rate; cameras: 25
     restore = _sigterm_as_interrupt()
     t0 = time.perf_counter()
     try:
-        if opts.record:
-            recorder = Recorder(opts.record, getattr(src, "fps", 0.0) or 25.0)
         deadline = None if opts.seconds is None else t0 + opts.seconds
         fps = 0.0
         while True:
