@@ -96,30 +96,46 @@ def read_fer2013(path: str | Path, skip_bad: bool = False) -> FaceDataset:
     )
 
 
+CHUNK_ROWS = 2048  # rows parsed per numpy call: bounded memory, same speed as one big call
+
+
 def _parse_pixels(path: Path, pixels: list[str], rows: list[int], bad: list[BadItem]):
-    """Parse all pixel strings at once (fast path), falling back per row to find bad values."""
+    """Parse the pixel strings chunk by chunk, falling back per row to name bad values.
+
+    Values are parsed as int64: C's strtol saturates instead of wrapping, so a huge
+    value can never turn into a plausible pixel (int16/int32 parsing wraps 65636 -> 100).
+    """
     if not pixels:
         return None
     n = len(pixels)
+    out = np.zeros((n, SIDE * SIDE), dtype=np.uint8)
+    keep = np.ones(n, dtype=bool)
+    for start in range(0, n, CHUNK_ROWS):
+        chunk = pixels[start:start + CHUNK_ROWS]
+        values = _fast_parse(chunk)
+        if values is None:  # a token that is not an integer somewhere in this chunk
+            values = np.zeros((len(chunk), SIDE * SIDE), dtype=np.int64)
+            for i, text in enumerate(chunk):
+                try:
+                    values[i] = [int(v) for v in text.split()]
+                except ValueError:
+                    keep[start + i] = False
+                    bad.append(BadItem(f"{path.name}:row {rows[start + i]}", "pixels contains a value that is not an integer"))
+        in_range = ((values >= 0) & (values <= 255)).all(1)
+        for i in np.flatnonzero(~in_range & keep[start:start + len(chunk)]):
+            keep[start + i] = False
+            bad.append(BadItem(f"{path.name}:row {rows[start + i]}", "pixels has a value outside 0..255"))
+        out[start:start + len(chunk)] = np.where(in_range[:, None], values, 0).astype(np.uint8)
+    return out[keep].reshape(-1, SIDE, SIDE), keep
+
+
+def _fast_parse(chunk: list[str]) -> np.ndarray | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        flat = np.fromstring(" ".join(pixels), dtype=np.int16, sep=" ")  # noqa: NPY201 - text mode is supported
-    keep = np.ones(n, dtype=bool)
-    if flat.size == n * SIDE * SIDE:
-        values = flat.reshape(n, SIDE * SIDE)
-        out_of_range = ((values < 0) | (values > 255)).any(1)
-    else:  # a non-numeric token somewhere: find the rows one by one
-        values = np.zeros((n, SIDE * SIDE), dtype=np.int16)
-        out_of_range = np.zeros(n, dtype=bool)
-        for i, text in enumerate(pixels):
-            try:
-                values[i] = np.array(text.split(), dtype=np.int16)
-            except ValueError:
-                keep[i] = False
-                bad.append(BadItem(f"{path.name}:row {rows[i]}", "pixels contains a value that is not an integer"))
-        out_of_range &= keep
-        out_of_range |= keep & ((values < 0) | (values > 255)).any(1)
-    for i in np.flatnonzero(out_of_range):
-        keep[i] = False
-        bad.append(BadItem(f"{path.name}:row {rows[i]}", "pixels has a value outside 0..255"))
-    return values[keep].astype(np.uint8).reshape(-1, SIDE, SIDE), keep
+        try:
+            flat = np.fromstring(" ".join(chunk), dtype=np.int64, sep=" ")  # noqa: NPY201 - text mode is supported
+        except ValueError:  # numpy >= 2.3 raises on a token that does not parse
+            return None
+    if flat.size != len(chunk) * SIDE * SIDE:  # older numpy stops early instead
+        return None
+    return flat.reshape(len(chunk), SIDE * SIDE)
