@@ -134,9 +134,10 @@ def test_bad_record_name_fails_before_the_run(classifier, video, tmp_path):
     path, _ = video
     with pytest.raises(ConfigError, match="--record"):
         _run(classifier, path, record=str(tmp_path / "out.gif"))
-    with pytest.raises(ConfigError, match="folder"):
-        _run(classifier, path, record=str(tmp_path))
-    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "dir.mp4").mkdir()
+    with pytest.raises(ConfigError, match="is a folder"):
+        _run(classifier, path, record=str(tmp_path / "dir.mp4"))
+    assert [p.name for p in tmp_path.iterdir()] == ["dir.mp4"]  # no temp files left
 
 
 def test_seconds_limit_and_bad_options(classifier, video):
