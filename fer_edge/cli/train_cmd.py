@@ -1,0 +1,63 @@
+"""`fer-edge train` and `fer-edge eval`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.option("--recipe", "recipe_name", required=True, help="Built-in recipe name or a recipe .toml path.")
+@click.option("--data", "data_path", required=True, type=click.Path(), help="Dataset file or folder.")
+@click.option("--out", required=True, type=click.Path(), help="Run folder to create (becomes a bundle).")
+@click.option("--kind", default=None, help="Dataset reader (fer2013, ferplus, jaffe, ckplus48, imagefolder); auto-detected if omitted.")
+@click.option("--protocol", default=None, help="One of the recipe's protocols (e.g. paper, loso, official).")
+@click.option("--epochs", type=int, default=None, help="Override the recipe's total epochs.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--lr", type=float, default=None, help="Override the learning rate (all stages).")
+@click.option("--seed", type=int, default=None)
+@click.option("--limit", type=int, default=None, help="Cap each split to ~N samples (quick runs).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, seed, limit, resume, overwrite, as_json):
+    """Train a recipe into a run folder (model.keras + manifest.json + metrics, plots, report)."""
+    from ..training.recipes import load_recipe, with_overrides
+    from ..training.trainer import train as run_train
+
+    recipe = with_overrides(load_recipe(recipe_name), epochs, batch_size, lr, seed, protocol)
+    summary = run_train(recipe, data_path, out, kind=kind, resume=resume, overwrite=overwrite,
+                        log=(lambda s: None) if as_json else (lambda s: click.echo(s)), limit=limit)
+    if as_json:
+        click.echo(json.dumps({"out": out, **summary}, indent=2))
+    else:
+        click.echo(f"done: {out} test accuracy {summary['test_accuracy']:.4f} macro-F1 {summary['test_macro_f1']:.4f}")
+
+
+@click.command("eval")
+@click.argument("model", type=click.Path())
+@click.option("--data", "data_path", required=True, type=click.Path(), help="Dataset file or folder.")
+@click.option("--kind", default=None, help="Dataset reader; auto-detected if omitted.")
+@click.option("--split", default=None, help="Split name or role (train/val/test); default: the bundle's test selector, else test, else all.")
+@click.option("--protocol", type=click.Choice(["bundle", "split", "all"]), default=None,
+              help="bundle: the bundle's stored test selector; split: --split; all: every sample.")
+@click.option("--labels", default=None, help="Label order of a plain model file (a set name like fer7, or comma list).")
+@click.option("--input-norm", type=click.Choice(["none", "unit", "tanh"]), default="none",
+              help="Plain model files: input scaling (none 0..255, unit x/255, tanh x/127.5-1).")
+@click.option("--color", type=click.Choice(["gray", "rgb"]), default=None, help="Plain model files: input colour.")
+@click.option("--interpolation", default="area", help="Plain model files: resize interpolation.")
+@click.option("--out", default=None, type=click.Path(), help="Folder for metrics.json, plots and report.md.")
+@click.option("--json", "as_json", is_flag=True)
+def eval_cmd(model, data_path, kind, split, protocol, labels, input_norm, color, interpolation, out, as_json):
+    """Evaluate a model file or bundle on a dataset: accuracy, macro-F1, per-class, confusion, t-SNE."""
+    from ..training.evaluation_cmd import evaluate_model
+
+    res = evaluate_model(model, data_path, kind=kind, split=split, protocol=protocol, labels=labels,
+                         input_norm=input_norm, color=color, interpolation=interpolation, out=out)
+    if as_json:
+        click.echo(json.dumps(res["summary"], indent=2))
+    else:
+        s = res["summary"]
+        click.echo(f"{s['model']} on {s['data']} [{s['selection']}]: accuracy {s['accuracy']:.4f} "
+                   f"macro-F1 {s['macro_f1']:.4f} (n={s['n']})" + (f" -> {out}" if out else ""))

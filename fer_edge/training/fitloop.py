@@ -1,0 +1,272 @@
+"""The epoch loop: stages, optimizer/schedule, class balancing, checkpoints and resume.
+
+A checkpoint is a folder ``checkpoints/epoch-NNN/`` (weights + optimizer variables),
+written with ``atomic_dir`` and then recorded in ``checkpoints/state.json`` (also atomic),
+so a kill -9 at any moment leaves the previous complete checkpoint in place and
+``--resume`` continues from the epoch after it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..atomic import atomic_dir, write_json
+from ..errors import ConfigError
+from .models import set_trainable
+
+STATE = "state.json"
+
+
+# ---------------------------------------------------------------- optimizer / loss
+
+
+def make_optimizer(train: dict[str, Any], stage: dict[str, Any], steps_per_epoch: int):
+    import keras
+
+    lr = float(stage.get("lr", train.get("lr", 1e-3)))
+    epochs = int(stage["epochs"])
+    sched = stage.get("schedule", train.get("schedule", "constant"))
+    total = max(1, epochs * steps_per_epoch)
+    if sched == "constant":
+        rate = lr
+    elif sched == "cosine":
+        warm = int(float(stage.get("warmup_epochs", train.get("warmup_epochs", 0))) * steps_per_epoch)
+        warm = min(warm, total - 1)
+        if warm:
+            rate = keras.optimizers.schedules.CosineDecay(
+                lr * 0.1, total - warm, alpha=0.01, warmup_target=lr, warmup_steps=warm
+            )
+        else:
+            rate = keras.optimizers.schedules.CosineDecay(lr, total, alpha=0.01)
+    elif sched == "step":  # e.g. EfficientNet paper: x0.9 every 10 epochs
+        every = int(stage.get("decay_every_epochs", train.get("decay_every_epochs", 10)))
+        rate = keras.optimizers.schedules.ExponentialDecay(
+            lr, every * steps_per_epoch, float(stage.get("decay_rate", train.get("decay_rate", 0.9))), staircase=True
+        )
+    else:
+        raise ConfigError(f"unknown schedule {sched!r}; choose constant, cosine or step")
+    name = stage.get("optimizer", train.get("optimizer", "adam"))
+    wd = train.get("weight_decay")
+    if name == "adam":
+        return keras.optimizers.Adam(rate)
+    if name == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=float(wd or 1e-4))
+    if name == "sgd":
+        return keras.optimizers.SGD(rate, momentum=float(train.get("momentum", 0.9)), nesterov=bool(train.get("nesterov", False)))
+    raise ConfigError(f"unknown optimizer {name!r}; choose adam, adamw or sgd")
+
+
+def class_weights(y: np.ndarray, k: int, mode: str) -> np.ndarray:
+    """Per-class weights: none (1), balanced (N/(K*n_c)) or sqrt (its square root); mean 1 over samples."""
+    counts = np.bincount(y, minlength=k).astype(np.float64)
+    if mode == "none":
+        w = np.ones(k)
+    elif mode in ("balanced", "sqrt"):
+        w = np.where(counts > 0, len(y) / (k * np.maximum(counts, 1)), 0.0)
+        if mode == "sqrt":
+            w = np.sqrt(w)
+    else:
+        raise ConfigError(f"unknown class_balance {mode!r}; choose none, balanced or sqrt")
+    w = w / (w[y].mean() if len(y) else 1.0)
+    return w.astype(np.float32)
+
+
+def stage_of(stages: list[dict[str, Any]], epoch: int) -> tuple[int, int]:
+    """(stage index, first epoch of that stage) for a 0-based epoch."""
+    start = 0
+    for i, st in enumerate(stages):
+        if epoch < start + int(st["epochs"]):
+            return i, start
+        start += int(st["epochs"])
+    return len(stages) - 1, start - int(stages[-1]["epochs"])
+
+
+# ---------------------------------------------------------------- data pipeline
+
+
+def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, scale, num_classes: int, smooth: bool):
+    import tensorflow as tf
+
+    if seed is not None:
+        perm = np.random.default_rng(seed).permutation(len(x))
+        x, y = x[perm], y[perm]
+        w = None if w is None else w[perm]
+    scale_v, offset_v = scale
+
+    def prep(xb, yb, *rest):
+        xb = tf.cast(xb, tf.float32)
+        if augment is not None:
+            xb = augment(xb)
+        if scale_v != 1.0:
+            xb = xb * scale_v
+        if any(o != 0 for o in offset_v):
+            xb = xb - tf.constant(offset_v, tf.float32)
+        yb = tf.one_hot(yb, num_classes) if smooth else yb
+        return (xb, yb, *rest)
+
+    parts = (x, y) if w is None else (x, y, w)
+    ds = tf.data.Dataset.from_tensor_slices(parts).batch(batch)
+    return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def read_state(ckdir: Path) -> dict[str, Any] | None:
+    p = ckdir / STATE
+    if not p.is_file():
+        return None
+    return json.loads(p.read_text())
+
+
+def save_checkpoint(ckdir: Path, model, optimizer, state: dict[str, Any]) -> None:
+    name = f"epoch-{state['epoch']:03d}"
+    with atomic_dir(ckdir / name, overwrite=True) as tmp:
+        model.save_weights(tmp / "model.weights.h5")
+        np.savez(tmp / "optimizer.npz", *[np.asarray(v) for v in optimizer.variables])
+    write_json(ckdir / STATE, {**state, "checkpoint": name})
+    for old in ckdir.glob("epoch-*"):  # keep only the newest
+        if old.name != name and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def load_checkpoint(ckdir: Path, state: dict[str, Any], model, optimizer) -> None:
+    folder = ckdir / state["checkpoint"]
+    model.load_weights(folder / "model.weights.h5")
+    optimizer.build(model.trainable_variables)
+    with np.load(folder / "optimizer.npz") as z:
+        values = [z[f"arr_{i}"] for i in range(len(z.files))]
+    if len(values) != len(optimizer.variables):
+        raise ConfigError(
+            f"{folder}: checkpoint optimizer has {len(values)} variables, the rebuilt one {len(optimizer.variables)}; "
+            "was the recipe changed since the run started?"
+        )
+    for var, val in zip(optimizer.variables, values):
+        var.assign(val)
+
+
+def save_best(ckdir: Path, model) -> None:
+    tmp = ckdir / "best-tmp.weights.h5"
+    model.save_weights(tmp)
+    tmp.replace(ckdir / "best.weights.h5")
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def fit(
+    model,
+    recipe_data: dict[str, Any],
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    ckdir: Path,
+    scale: tuple[float, tuple[float, ...]],
+    num_classes: int,
+    seed: int,
+    resume: bool,
+    log: Callable[[str], None],
+    freeze_bn: bool = True,
+    augment_cfg: dict[str, Any] | None = None,
+    strategy=None,
+) -> list[dict[str, Any]]:
+    """Train ``model`` in place through the recipe's stages; returns the history rows.
+
+    At the end the model holds the best-validation-accuracy weights.
+    """
+    import keras
+
+    from .augment import build_augmenter
+    from .recipes import Recipe
+
+    tr_cfg = recipe_data["train"]
+    stages = Recipe("", recipe_data, "", "").stages
+    total = sum(int(s["epochs"]) for s in stages)
+    batch = int(tr_cfg.get("batch_size", 64))
+    smooth = float(tr_cfg.get("label_smoothing", 0.0))
+    cw = class_weights(train[1], num_classes, tr_cfg.get("class_balance", "none"))
+    w_train = cw[train[1]] if tr_cfg.get("class_balance", "none") != "none" else None
+    augment = build_augmenter(augment_cfg or {}, seed) if augment_cfg else None
+    steps = int(np.ceil(len(train[0]) / batch))
+    patience = tr_cfg.get("early_stopping_patience")
+    ckdir.mkdir(parents=True, exist_ok=True)
+
+    state = read_state(ckdir) if resume else None
+    start = int(state["epoch"]) if state else 0
+    history: list[dict[str, Any]] = list(state["history"]) if state else []
+    best = float(state["best_val_accuracy"]) if state else -1.0
+    since_best = int(state.get("since_best", 0)) if state else 0
+    if state:
+        log(f"resuming after epoch {start}/{total} (best val accuracy so far {best:.4f})")
+        if state.get("stopped_early") or start >= total:
+            log("run had already finished training; finishing its artifacts")
+            model.load_weights(ckdir / "best.weights.h5")
+            return history
+
+    val_ds = dataset(val[0], val[1], None, batch, None, None, scale, num_classes, True)
+    verbose = 1 if sys.stdout.isatty() else 2
+    compiled_stage = None
+    for epoch in range(start, total):
+        si, s_start = stage_of(stages, epoch)
+        stage = stages[si]
+        if compiled_stage != si:
+            scope = strategy.scope() if strategy is not None else _null()
+            with scope:
+                set_trainable(model, stage.get("trainable", "all"), freeze_bn)
+                opt = make_optimizer(tr_cfg, stage, steps)
+                model.compile(
+                    optimizer=opt,
+                    loss=keras.losses.CategoricalCrossentropy(label_smoothing=smooth),
+                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                )
+            if state and epoch == start and epoch > s_start:
+                load_checkpoint(ckdir, state, model, opt)  # mid-stage: restore weights + optimizer
+            elif state and epoch == start:
+                model.load_weights(ckdir / state["checkpoint"] / "model.weights.h5")
+            compiled_stage = si
+            n_train = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+            log(f"stage {si + 1}/{len(stages)}: trainable={stage.get('trainable', 'all')} "
+                f"({n_train:,} trainable params), epochs {s_start + 1}-{s_start + int(stage['epochs'])}")
+        t0 = time.time()
+        train_ds = dataset(train[0], train[1], w_train, batch, augment, seed * 1000 + epoch, scale, num_classes, True)
+        log(f"epoch {epoch + 1}/{total}")
+        h = model.fit(train_ds, validation_data=val_ds, epochs=epoch + 1, initial_epoch=epoch, verbose=verbose)
+        secs = time.time() - t0
+        row = {k: float(v[-1]) for k, v in h.history.items()}
+        lr = model.optimizer.learning_rate
+        row = {"epoch": epoch + 1, "stage": si + 1, **row, "lr": float(np.asarray(lr)), "seconds": round(secs, 1)}
+        history.append(row)
+        improved = row.get("val_accuracy", 0.0) > best
+        if improved:
+            best = row["val_accuracy"]
+            since_best = 0
+            save_best(ckdir, model)
+        else:
+            since_best += 1
+        stop = bool(patience) and since_best >= int(patience)
+        save_checkpoint(ckdir, model, model.optimizer, {
+            "epoch": epoch + 1, "total": total, "history": history, "best_val_accuracy": best,
+            "since_best": since_best, "stopped_early": stop,
+        })
+        log(f"epoch {epoch + 1}/{total}: loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
+            f"val_loss {row.get('val_loss', float('nan')):.4f} val_acc {row.get('val_accuracy', float('nan')):.4f} "
+            f"lr {row['lr']:.2e} {secs:.0f}s{' *best' if improved else ''}")
+        if stop:
+            log(f"early stopping: no val accuracy gain for {patience} epochs")
+            break
+    model.load_weights(ckdir / "best.weights.h5")
+    return history
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False

@@ -1,0 +1,123 @@
+"""Recipes are TOML data files: one per recipe, selectable by name or by path.
+
+Built-in recipes live in ``train/recipes`` and are installed as the package
+``fer_edge.recipes``; they are read with importlib.resources so a pip-installed
+user reaches them too.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+# Every recipe must have these tables; keys inside are checked where they are used.
+REQUIRED = ("name", "data", "input", "model", "train")
+
+
+@dataclass
+class Recipe:
+    name: str
+    data: dict[str, Any]  # the whole recipe as a dict (stored verbatim in provenance)
+    source: str  # "builtin:NAME" or a file path
+    sha256: str  # of the recipe file's bytes
+
+    def section(self, key: str) -> dict[str, Any]:
+        return self.data.get(key, {})
+
+    @property
+    def stages(self) -> list[dict[str, Any]]:
+        """Training stages (e.g. head only, then all layers); one stage when none are listed."""
+        train = self.data["train"]
+        stages = train.get("stages")
+        if not stages:
+            return [{"epochs": int(train["epochs"]), "trainable": train.get("trainable", "all")}]
+        return [dict(s) for s in stages]
+
+    @property
+    def epochs(self) -> int:
+        return sum(int(s["epochs"]) for s in self.stages)
+
+
+def builtin_names() -> list[str]:
+    root = resources.files("fer_edge.recipes")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A built-in recipe by name (``edge_mobilenetv2_64``) or a recipe file by path."""
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix == ".toml" or path.exists() or "/" in text:
+        if not path.is_file():
+            raise ConfigError(f"{path}: recipe file not found")
+        raw, source = path.read_bytes(), str(path.resolve())
+    else:
+        res = resources.files("fer_edge.recipes") / f"{text}.toml"
+        if not res.is_file():
+            raise ConfigError(f"unknown recipe {text!r}; built-in recipes: {', '.join(builtin_names())}")
+        raw, source = res.read_bytes(), f"builtin:{text}"
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: not a valid TOML recipe ({exc})") from exc
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        raise ConfigError(f"{source}: recipe lacks {missing}")
+    return Recipe(name=str(data["name"]), data=data, source=source, sha256=hashlib.sha256(raw).hexdigest())
+
+
+def with_overrides(
+    recipe: Recipe,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    seed: int | None = None,
+    protocol: str | None = None,
+) -> Recipe:
+    """A copy with CLI overrides applied; the overrides are recorded in the recipe dict."""
+    data = copy.deepcopy(recipe.data)
+    train = data["train"]
+    applied: dict[str, Any] = {}
+    if epochs is not None:
+        if epochs < 1:
+            raise ConfigError(f"--epochs must be >= 1, got {epochs}")
+        applied["epochs"] = epochs
+        stages = train.get("stages")
+        if stages:
+            # Keep the head-only stages as written (capped), give the rest to the last stage.
+            left = epochs
+            for st in stages[:-1]:
+                st["epochs"] = min(int(st["epochs"]), max(left - 1, 0))
+                left -= st["epochs"]
+            stages[-1]["epochs"] = left
+            train["stages"] = [s for s in stages if int(s["epochs"]) > 0]
+        train["epochs"] = epochs
+    if batch_size is not None:
+        if batch_size < 1:
+            raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+        train["batch_size"] = applied["batch_size"] = batch_size
+    if lr is not None:
+        if lr <= 0:
+            raise ConfigError(f"--lr must be > 0, got {lr}")
+        train["lr"] = applied["lr"] = lr
+        for st in train.get("stages", []):
+            st.pop("lr", None)  # one override wins over per-stage rates
+    if seed is not None:
+        train["seed"] = applied["seed"] = seed
+    if protocol is not None:
+        protocols = data["data"].get("protocols", {})
+        if protocol not in protocols:
+            raise ConfigError(
+                f"recipe {recipe.name!r} has no protocol {protocol!r}; it has: {', '.join(protocols) or 'none'}"
+            )
+        data["data"]["protocol"] = applied["protocol"] = protocol
+    if applied:
+        data["overrides"] = applied
+    return Recipe(name=recipe.name, data=data, source=recipe.source, sha256=recipe.sha256)

@@ -1,0 +1,385 @@
+"""`fer-edge train`: recipe + data -> a run folder that is a bundle.
+
+Run folder (``runs/NAME``): model.keras, manifest.json (via fer_edge.bundle), metrics.json,
+history.csv, plots/*.png, report.md, checkpoints/ (for --resume). Every final file is
+written to a temporary name and renamed; manifest.json is written last, so a folder with
+a manifest is a finished run. LOSO runs hold one such bundle per fold under folds/ and a
+top-level bundle (the first fold's model) whose metrics.json pools all folds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..atomic import write_json
+from ..bundle import MANIFEST, FaceSpec, InputSpec, Manifest, write_bundle
+from ..errors import ConfigError, FerEdgeError
+from ..metrics import classification_metrics
+from . import data as tdata
+from .protocols import Task, protocol_config, tasks
+from .recipes import Recipe
+
+
+def input_spec(recipe: Recipe) -> InputSpec:
+    inp = recipe.section("input")
+    size = inp.get("size", [48, 48])
+    return InputSpec(
+        size=(int(size[0]), int(size[1])),
+        color=inp.get("color", "gray"),
+        scale=float(inp.get("scale", 1.0)),
+        offset=tuple(float(o) for o in inp.get("offset", [0.0])),
+        interpolation=inp.get("interpolation", "bilinear"),
+    )
+
+
+def _strategy(log):
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) > 1:
+        log(f"{len(gpus)} GPUs visible: training under tf.distribute.MirroredStrategy")
+        return tf.distribute.MirroredStrategy()
+    return None
+
+
+def train(
+    recipe: Recipe,
+    data_path: str | Path,
+    out: str | Path,
+    kind: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Train the recipe; returns the summary metrics (also in the manifest).
+
+    ``limit`` caps every split to about that many samples (quick runs, tests); the caps are
+    seeded holdout selectors stored in provenance, so the splits stay re-creatable.
+    """
+    out = Path(out)
+    if (out / MANIFEST).is_file() and not overwrite:
+        raise FerEdgeError(f"{out} holds a finished run; choose another --out or pass --overwrite")
+    if out.exists() and not resume:
+        if not overwrite and any(out.iterdir()):
+            raise FerEdgeError(f"{out} already exists; pass --resume to continue it or --overwrite to start again")
+        shutil.rmtree(out)
+    if resume and not (out / "checkpoints").exists() and not (out / "folds").exists():
+        log(f"{out}: nothing to resume, starting a new run")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import warnings
+
+    import keras
+
+    # Keras notes on input-structure names and skipped optimizer slots are noise here.
+    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+    seed = int(recipe.data["train"].get("seed", 0))
+    keras.utils.set_random_seed(seed)
+    data_cfg = recipe.data["data"]
+    ds, kind = tdata.load(data_path, kind or data_cfg.get("kind"))
+    ds = tdata.restrict_labels(ds, data_cfg.get("labels"))
+    if data_cfg.get("drop_labels"):
+        ds = ds.with_labels(tuple(n for n in ds.label_names if n not in data_cfg["drop_labels"]))
+    spec = input_spec(recipe)
+    pname, pcfg = protocol_config(recipe.data)
+    strategy = _strategy(log)
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"recipe {recipe.name} ({recipe.source}), data {data_path} ({kind}, {len(ds)} images), "
+        f"protocol {pname}: {pcfg.get('label', pname)}; input {spec.shape} {spec.color}")
+
+    results = []
+    multi = pcfg.get("type", "fixed") == "loso"
+    for task in tasks(recipe.data, ds, spec, seed, limit):
+        folder = out / "folds" / task.name if multi else out
+        if (folder / MANIFEST).is_file():
+            log(f"{task.name}: already finished, reading its results")
+            results.append((task, folder, json.loads((folder / "metrics.json").read_text())))
+            continue
+        log(f"{task.name}: train {len(task.train.y)}, val {len(task.val.y)}, test {len(task.test.y)}")
+        m = _run_task(recipe, task, spec, ds, str(Path(data_path).resolve()), kind, folder, seed, resume, strategy, log)
+        results.append((task, folder, m))
+    if multi:
+        return _pool_folds(recipe, results, spec, ds, str(Path(data_path).resolve()), kind, out, seed, log)
+    return results[0][2]["summary"]
+
+
+def _provenance(recipe, task: Task, ds, data_path, kind, seed, info, extra) -> dict[str, Any]:
+    pname, pcfg = protocol_config(recipe.data)
+    sel = task.selectors
+    data = {
+        "path": data_path,
+        "kind": kind,
+        "labels": list(ds.label_names),
+        "train": sel["train"],
+        "val": sel["val"],
+        "test": sel["test"],
+        "protocol": pcfg.get("label", pname),
+        "protocol_name": pname,
+        "fold": task.name,
+    }
+    if "note" in sel:
+        data["note"] = sel["note"]
+    return {
+        "recipe": recipe.name,
+        "recipe_source": recipe.source,
+        "recipe_sha256": recipe.sha256,
+        "recipe_data": recipe.data,
+        "seed": seed,
+        "data": data,
+        "backbone": info.get("backbone"),
+        "backbone_weights": info.get("backbone_weights"),
+        **({"substitution": info["substitution"]} if info.get("substitution") else {}),
+        **extra,
+    }
+
+
+def _build(recipe, spec, k, strategy):
+    from .models import build_model
+
+    if strategy is None:
+        return build_model(recipe.section("model"), spec.shape, k)
+    with strategy.scope():
+        return build_model(recipe.section("model"), spec.shape, k)
+
+
+def _run_task(recipe, task, spec, ds, data_path, kind, folder: Path, seed, resume, strategy, log) -> dict[str, Any]:
+    from .evaluate import features, metrics_for, predict
+    from .fitloop import fit
+    from . import report
+
+    labels = list(ds.label_names)
+    k = len(labels)
+    model, info = _build(recipe, spec, k, strategy)
+    if info.get("substitution"):
+        log(f"SUBSTITUTION: {info['substitution']}")
+    mcfg = recipe.section("model")
+    freeze_bn = bool(mcfg.get("freeze_bn", mcfg.get("builder") == "mobilenetv2"))
+    scale = (float(spec.scale), tuple(float(o) for o in spec.offset))
+    t0 = time.time()
+    if recipe.data["train"].get("cache_features"):
+        history = _fit_cached(recipe, model, task, folder, scale, k, seed, resume, log, strategy)
+    else:
+        history = fit(model, recipe.data, (task.train.x, task.train.y), (task.val.x, task.val.y),
+                      folder / "checkpoints", scale, k, seed, resume, log, freeze_bn,
+                      recipe.section("augment") if not _offline_augmented(recipe) else None, strategy)
+    train_secs = time.time() - t0
+    epoch_secs = [r["seconds"] for r in history if "seconds" in r]
+
+    metrics: dict[str, Any] = {}
+    probs = {}
+    for split, part in (("val", task.val), ("test", task.test)):
+        probs[split] = predict(model, part.x, scale)
+        metrics[split] = metrics_for(probs[split], part.y, labels)
+    cross = _cross(recipe, model, spec, scale, labels, log)
+    if cross:
+        metrics["cross"] = cross
+    metrics["summary"] = {
+        "protocol": protocol_config(recipe.data)[1].get("label", protocol_config(recipe.data)[0]),
+        "test_accuracy": metrics["test"]["accuracy"],
+        "test_macro_f1": metrics["test"]["macro_f1"],
+        "val_accuracy": metrics["val"]["accuracy"],
+        "val_macro_f1": metrics["val"]["macro_f1"],
+        "epochs_run": len(history),
+        "train_seconds": round(train_secs, 1),
+        "seconds_per_epoch": round(float(np.mean(epoch_secs)), 1) if epoch_secs else None,
+        **{f"cross_{n}_accuracy": m["accuracy"] for n, m in cross.items()},
+    }
+    write_json(folder / "metrics.json", metrics)
+    report.write_history_csv(folder / "history.csv", history)
+    plots = folder / "plots"
+    plots.mkdir(exist_ok=True)
+    if history:
+        report.plot_curves(history, plots / "curves.png")
+    report.plot_confusion(metrics["val"], plots / "confusion_val.png", "validation")
+    report.plot_confusion(metrics["test"], plots / "confusion_test.png", "test")
+    n_tsne = int(recipe.section("report").get("tsne_samples", 1500))
+    feat, idx = features(model, task.test.x, scale, n_tsne, seed)
+    report.plot_tsne(feat, task.test.y[idx], labels, plots / "tsne_test.png",
+                     f"t-SNE of penultimate features (test, n={len(idx)})", seed)
+    _save_model(model, folder / "model.keras")
+
+    prov = _provenance(recipe, task, ds, data_path, kind, seed, info, {
+        "augment": recipe.section("augment"),
+        "train_seconds": round(train_secs, 1),
+        "notes": list(task.notes),
+    })
+    notes = list(task.notes) + list(recipe.section("report").get("notes", []))
+    if info.get("substitution"):
+        notes.insert(0, "SUBSTITUTION: " + info["substitution"])
+    facts = {
+        "recipe": f"{recipe.name} (sha256 {recipe.sha256[:12]})",
+        "paper": recipe.data.get("paper", "ours"),
+        "data": f"{data_path} ({kind}); protocol: {prov['data']['protocol']}",
+        "split sizes": f"train {len(task.train.y)}, val {len(task.val.y)}, test {len(task.test.y)}",
+        "model": f"{info.get('backbone')}; weights: {info.get('backbone_weights')}; {model.count_params():,} params",
+        "input": f"{spec.shape} {spec.color}, resize {spec.interpolation}, scale {spec.scale} offset {list(spec.offset)}",
+        "training": f"{len(history)} epochs, {train_secs / 60:.1f} min"
+        + (f", {np.mean(epoch_secs):.0f} s/epoch" if epoch_secs else ""),
+        "seed": seed,
+    }
+    if recipe.data.get("claim"):
+        facts["paper's claim"] = recipe.data["claim"]
+    report.write_report(folder / "report.md", f"Run {folder.name}: {recipe.name}", facts, metrics, notes)
+    manifest = Manifest(
+        name=folder.name, format="keras", precision="fp32", model_file="model.keras", labels=labels,
+        input=spec, face=FaceSpec(), provenance=prov,
+        metrics={k2: v for k2, v in metrics["summary"].items()},
+        versions=_versions(),
+    )
+    write_bundle(folder, manifest, ["model.keras"])
+    log(f"{task.name}: test accuracy {metrics['test']['accuracy']:.4f}, macro-F1 {metrics['test']['macro_f1']:.4f} "
+        f"-> {folder}")
+    return metrics
+
+
+def _offline_augmented(recipe) -> bool:
+    _, pcfg = protocol_config(recipe.data)
+    return bool(pcfg.get("copies")) or pcfg.get("type") == "augment_then_split"
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    return {"tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def _save_model(model, path: Path) -> None:
+    """Save without optimizer state (a clean clone), to a temp name, then rename."""
+    import keras
+
+    clean = keras.models.clone_model(model)
+    clean.set_weights(model.get_weights())
+    tmp = path.with_name(f".{path.stem}-tmp{os.getpid()}.keras")
+    clean.save(tmp)
+    tmp.replace(path)
+
+
+def _cross(recipe, model, spec, scale, labels, log) -> dict[str, Any]:
+    """Cross-dataset tests named in the recipe's [[eval.cross]] tables."""
+    from .. import paths
+    from .evaluate import metrics_for, predict
+
+    out = {}
+    for c in recipe.section("eval").get("cross", []):
+        path = Path(c["path"]) if Path(c["path"]).exists() else paths.data_path(*Path(c["path"]).parts, required=False)
+        if path is None:
+            log(f"cross-dataset {c['name']}: {c['path']} not found, skipped")
+            continue
+        ds, _ = tdata.load(path, c.get("kind"))
+        keep = tuple(n for n in ds.label_names if n not in c.get("drop", []) and n in labels)
+        ds = ds.with_labels(keep)
+        x = tdata.to_input(ds, spec)
+        out[c["name"]] = metrics_for(predict(model, x, scale), ds.labels, keep, labels)
+        out[c["name"]]["path"] = str(path)
+        out[c["name"]]["dropped"] = list(c.get("drop", []))
+        log(f"cross-dataset {c['name']}: accuracy {out[c['name']]['accuracy']:.4f} on {len(ds)} images")
+    return out
+
+
+def _fit_cached(recipe, model, task, folder, scale, k, seed, resume, log, strategy):
+    """Frozen backbone: compute its features once (cached as npz), train only the head."""
+    import keras
+
+    from .evaluate import predict
+    from .fitloop import fit
+    from .models import PREFIX_HEAD
+
+    stages = recipe.stages
+    if any(s.get("trainable", "all") != "head" for s in stages):
+        raise ConfigError("cache_features needs every stage to have trainable = \"head\"")
+    head_layers = [layer for layer in model.layers if layer.name.startswith(PREFIX_HEAD)]
+    feat_model = keras.Model(model.inputs, head_layers[0].input)
+    cache_dir = folder.parent / ".cache"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    feats = {}
+    for split, part in (("train", task.train), ("val", task.val)):
+        key = hashlib.sha256(part.x.tobytes()).hexdigest()[:16]
+        key += "-" + hashlib.sha256(json.dumps(recipe.section("model"), sort_keys=True).encode()).hexdigest()[:8]
+        path = cache_dir / f"features-{key}.npz"
+        if path.is_file():
+            with np.load(path) as z:
+                feats[split] = z["f"]
+            log(f"{split} features: cached {path}")
+        else:
+            t0 = time.time()
+            feats[split] = predict(feat_model, part.x, scale)
+            tmp = path.with_name(path.stem + f".tmp{os.getpid()}.npz")
+            np.savez(tmp, f=feats[split])
+            tmp.replace(path)
+            log(f"{split} features {feats[split].shape} computed in {time.time() - t0:.0f}s -> {path}")
+    finp = keras.Input(feats["train"].shape[1:], name="features")
+    x = finp
+    for layer in head_layers:
+        x = layer(x)
+    head_model = keras.Model(finp, x, name="head_only")
+    return fit(head_model, recipe.data, (feats["train"], task.train.y), (feats["val"], task.val.y),
+               folder / "checkpoints", (1.0, (0.0,)), k, seed, resume, log, False, None, strategy)
+
+
+def _pool_folds(recipe, results, spec, ds, data_path, kind, out: Path, seed, log) -> dict[str, Any]:
+    """LOSO: pool every fold's test predictions; the top-level bundle carries the first fold's model."""
+    from . import report
+
+    labels = list(ds.label_names)
+    cms = [np.asarray(m["test"]["confusion_matrix"]) for _, _, m in results]
+    k = len(labels)
+    cm = sum(c[:k, :k] for c in cms)
+    y_true = np.repeat(np.arange(k), cm.sum(1))
+    y_pred = np.concatenate([np.repeat(np.arange(k), cm[i]) for i in range(k)])
+    pooled = classification_metrics(y_true, y_pred, labels)
+    per_fold = {t.name: {"accuracy": m["test"]["accuracy"], "n": m["test"]["n"]} for t, _, m in results}
+    accs = [v["accuracy"] for v in per_fold.values()]
+    first_task, first_dir, first_m = results[0]
+    metrics = {
+        "val": first_m["val"],
+        "test": pooled,
+        "per_fold": per_fold,
+        "summary": {
+            "protocol": protocol_config(recipe.data)[1].get("label", "loso"),
+            "test_accuracy": pooled["accuracy"],
+            "test_macro_f1": pooled["macro_f1"],
+            "fold_accuracy_mean": float(np.mean(accs)),
+            "fold_accuracy_std": float(np.std(accs)),
+            "folds": len(results),
+            "train_seconds": round(sum(m["summary"].get("train_seconds", 0) for _, _, m in results), 1),
+            "model": f"the top-level model.keras is fold {first_task.name}'s model (test = that subject)",
+        },
+    }
+    write_json(out / "metrics.json", metrics)
+    (out / "plots").mkdir(exist_ok=True)
+    report.plot_confusion(pooled, out / "plots" / "confusion_test.png", "LOSO pooled test")
+    for name in ("curves.png", "tsne_test.png", "confusion_val.png"):
+        src = first_dir / "plots" / name
+        if src.is_file():
+            shutil.copyfile(src, out / "plots" / name)
+    shutil.copyfile(first_dir / "history.csv", out / "history.csv")
+    tmp = out / f".model-tmp{os.getpid()}.keras"
+    shutil.copyfile(first_dir / "model.keras", tmp)
+    tmp.replace(out / "model.keras")
+    fold_prov = json.loads((first_dir / MANIFEST).read_text())["provenance"]
+    fold_prov["data"]["folds"] = {t.name: t.selectors["test"] for t, _, _ in results}
+    notes = [f"{len(results)} folds; per fold accuracy: " + ", ".join(f"{n} {v['accuracy']:.2%}" for n, v in per_fold.items()),
+             f"fold accuracy mean {np.mean(accs):.2%} +- {np.std(accs):.2%}",
+             metrics["summary"]["model"]] + list(first_task.notes[1:])
+    report.write_report(out / "report.md", f"Run {out.name}: {recipe.name} (LOSO)", {
+        "recipe": f"{recipe.name} (sha256 {recipe.sha256[:12]})",
+        "paper": recipe.data.get("paper", "ours"),
+        "data": f"{data_path} ({kind}); protocol: leave-one-subject-out",
+        **({"paper's claim": recipe.data["claim"]} if recipe.data.get("claim") else {}),
+    }, metrics, notes)
+    manifest = Manifest(
+        name=out.name, format="keras", precision="fp32", model_file="model.keras", labels=labels,
+        input=spec, face=FaceSpec(), provenance=fold_prov, metrics=metrics["summary"], versions=_versions(),
+    )
+    write_bundle(out, manifest, ["model.keras"])
+    log(f"LOSO pooled test accuracy {pooled['accuracy']:.4f} over {len(results)} folds -> {out}")
+    return metrics["summary"]
