@@ -11,6 +11,7 @@ import numpy as np
 
 from fer_edge.atomic import atomic_dir
 from fer_edge.bundle import FaceSpec, InputSpec, Manifest, write_bundle
+from fer_edge.face import PRECROPPED_FRAMING
 from fer_edge.labels import FER7
 
 PEER_TFLITE = "emotion_model_quantized.tflite"
@@ -24,7 +25,7 @@ def make_peer_bundle(peer_dir: Path, out: Path, face: FaceSpec | None = None) ->
             name="mini-xception (fer)", format="tflite", precision="dynamic", model_file=PEER_TFLITE,
             labels=list(FER7),
             input=InputSpec(size=(64, 64), color="gray", scale=2.0 / 255.0, offset=(1.0,), interpolation="area"),
-            face=face or FaceSpec(margin=0.1, align=True),
+            face=face or PRECROPPED_FRAMING["fer2013"],  # trained on FER2013 crops: frame live crops the same way
         )
         write_bundle(tmp, manifest, [PEER_TFLITE])
     return out
