@@ -85,6 +85,9 @@ def scan_class_folders(root: str | Path, skip_bad: bool = False, bad: list[BadIt
             f"{root}: mixed layout: {[d.name for d in nested]} hold class folders but {flat} do not; "
             "use <root>/<class>/* or <root>/<split>/<class>/* throughout"
         )
+    for f in sorted(root.iterdir()):
+        if f.is_file() and not f.name.startswith("."):
+            bad.append(BadItem(str(f), "ignored: not inside a class folder"))
     out: list[ClassFolder] = []
     if nested:
         for split_dir in subdirs:

@@ -45,7 +45,8 @@ class LeakageReport:
 def _group_summary(ds: FaceDataset, groups: list[np.ndarray]) -> dict:
     conflicting, cross, pairs = [], [], {}
     for g in groups:
-        if len(np.unique(ds.labels[g])) > 1:
+        labels = ds.labels[g]
+        if len(np.unique(labels[labels >= 0])) > 1:  # -1 (FER+ soft, no majority) conflicts with nothing
             conflicting.append(g)
         splits = sorted(set(ds.splits[g].tolist()))
         if len(splits) > 1:
