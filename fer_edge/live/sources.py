@@ -65,6 +65,21 @@ def _detect_copy(rgb: np.ndarray, detect_width: int | None):
     return small, (w / detect_width, h / dh)
 
 
+def _quiet(fn):
+    """Run ``fn`` with OpenCV's own log at ERROR level (failed opens log several WARN lines)."""
+    import cv2
+
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    if log is None:
+        return fn()
+    old = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_ERROR)
+    try:
+        return fn()
+    finally:
+        log.setLogLevel(old)
+
+
 class OpenCVSource(FrameSource):
     """USB camera (index or /dev/videoN), video file, or network stream (rtsp://, http://...)."""
 
@@ -96,7 +111,7 @@ class OpenCVSource(FrameSource):
         import cv2
 
         self.close()
-        cap = cv2.VideoCapture(self._arg)
+        cap = _quiet(lambda: cv2.VideoCapture(self._arg))  # our own message below replaces OpenCV's warnings
         if not cap.isOpened():
             cap.release()
             hint = {
