@@ -45,13 +45,13 @@ def small_model_bundle(root: str, csv_path: str, fer2013_id: int = 0) -> Path:
     """Train (once per process) and write the keras bundle under ``root``; returns its folder."""
     import keras
 
-    from fer_edge.data.fer2013 import read_fer2013
+    from fer_edge.export.datasource import read_cached
 
     folder = Path(root) / "small_run"
     if (folder / "manifest.json").exists():
         return folder
     keras.utils.set_random_seed(0)
-    ds = read_fer2013(csv_path)
+    ds = read_cached(Path(csv_path), "fer2013")  # shared with the conversions
     train = select(ds, TRAIN_SELECTOR)
     x = train.images[..., None].astype(np.float32)
     model = build_small_cnn()
@@ -81,3 +81,28 @@ if __name__ == "__main__":  # build a dev bundle: python tests/convert_helpers.p
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(small_model_bundle(sys.argv[1], sys.argv[2]))
+
+
+# (format, precision, int8_io) -> every artifact the tests check
+COMBOS = [
+    ("tflite", "fp32", False), ("tflite", "fp16", False), ("tflite", "dynamic", False), ("tflite", "int8", False),
+    ("tflite", "int8", True),
+    ("onnx", "fp32", False), ("onnx", "fp16", False), ("onnx", "int8", False),
+    ("openvino", "fp32", False), ("openvino", "fp16", False), ("openvino", "int8", False),
+]
+
+
+@functools.lru_cache(maxsize=None)
+def converted(root: str, csv_path: str) -> dict:
+    """Convert the small model to every format x precision once; -> {(fmt, prec, io): ArtifactReport}."""
+    from fer_edge.export.pipeline import convert
+
+    run = small_model_bundle(root, csv_path)
+    out: dict = {}
+    jobs = [("all", "fp32", False), ("all", "fp16", False), ("all", "int8", False),
+            ("tflite", "dynamic", False), ("tflite", "int8", True)]
+    for fmt, precision, io in jobs:
+        report = convert(run, fmt=fmt, precision=precision, int8_io=io, calib_size=100, workdir=Path(root) / "work")
+        for art in report.artifacts:
+            out[(art.format, art.precision, art.int8_io)] = art
+    return out

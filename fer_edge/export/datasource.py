@@ -35,13 +35,29 @@ def resolve_path(path: str, run_dir: Path | None) -> Path:
     return p
 
 
+# Datasets read in this process, keyed by file identity: converting several precisions
+# in one process (tests, benchmarks) reads FER2013 once instead of once per call.
+_READ: dict[tuple, FaceDataset] = {}
+
+
+def read_cached(path: Path, kind: str | None) -> FaceDataset:
+    st = path.stat()
+    key = (str(path.resolve()), kind, st.st_mtime_ns, st.st_size)
+    if key not in _READ:
+        _READ.clear()  # keep at most one dataset in memory
+        _READ[key] = load_data(path, kind)
+    return _READ[key]
+
+
 def dataset_for(data: dict[str, Any], run_dir: Path | None, cache: dict | None = None) -> FaceDataset:
     """Load the dataset named by provenance["data"], restricted to its label set."""
     path = resolve_path(str(data["path"]), run_dir)
+    if not path.exists():
+        raise DataError(f"{path}: the dataset named in the model's provenance is missing (provenance.data.path)")
     key = (str(path), data.get("kind"))
     if cache is not None and key in cache:
         return cache[key]
-    ds = load_data(path, data.get("kind"))
+    ds = read_cached(path, data.get("kind"))
     labels = data.get("labels")
     if labels:
         names = label_set(labels) if isinstance(labels, str) else tuple(labels)

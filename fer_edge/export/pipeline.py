@@ -6,6 +6,7 @@ Each artifact is built in a temporary folder and renamed into place only when co
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import tempfile
@@ -52,6 +53,7 @@ class ArtifactReport:
 class ConvertReport:
     source: str
     source_size_bytes: int
+    float32_weights_bytes: int  # parameter count x 4 bytes: the size a float32 artifact needs
     reference: dict[str, Any] | None
     artifacts: list[ArtifactReport] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -65,6 +67,7 @@ class ConvertReport:
         return {
             "source": self.source,
             "source_size_bytes": self.source_size_bytes,
+            "float32_weights_bytes": self.float32_weights_bytes,
             "reference": self.reference,
             "max_drop_pp": self.max_drop_pp,
             "warnings": self.warnings,
@@ -109,8 +112,13 @@ def convert(
     overwrite: bool = False,
     evaluate: bool = True,
     progress: Callable[[str], None] | None = None,
+    workdir: str | os.PathLike | None = None,
 ) -> ConvertReport:
-    """Convert MODEL (a .keras file or a `fer-edge train` run folder); see `fer-edge convert --help`."""
+    """Convert MODEL (a .keras file or a `fer-edge train` run folder); see `fer-edge convert --help`.
+
+    ``workdir``: keep the intermediates (SavedModel, float32 ONNX) there, keyed by the source
+    model's sha256, so converting the same model to several precisions builds them once.
+    """
     say = progress or (lambda msg: None)
     formats = resolve_formats(fmt)
     check_options(formats, precision, int8_io)
@@ -132,7 +140,8 @@ def convert(
         if final.exists() and not overwrite:
             raise FerEdgeError(f"{final} already exists; choose another --out or pass --overwrite")
 
-    report = ConvertReport(str(source.path), source.path.stat().st_size, None, max_drop_pp=max_drop)
+    report = ConvertReport(str(source.path), source.path.stat().st_size, 4 * int(source.model.count_params()), None,
+                           max_drop_pp=max_drop)
     if precision == "int8" and (risk := int8_risk(source.model)):
         report.warnings.append(risk)
         say(f"warning: {risk}")
@@ -151,7 +160,12 @@ def convert(
         say(f"warning: {report.warnings[-1]}")
 
     size = calib_size or int(next((p["calibration_size"] for p in profiles.values() if "calibration_size" in p), DEFAULT_CALIB_SIZE))
-    with tempfile.TemporaryDirectory(prefix="fer-edge-convert-") as work:
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fer-edge-convert-")))
+        else:
+            work = Path(workdir) / source.sha256[:16]
+            work.mkdir(parents=True, exist_ok=True)
         shared_calib: dict[str, Any] = {}
 
         def calibration():

@@ -1,0 +1,126 @@
+"""Every format x precision converts, runs through fer_edge.runtime and keeps the model's behaviour."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from convert_helpers import COMBOS, converted, small_model_bundle
+from fer_edge.bundle import read_bundle, sha256_file
+from fer_edge.labels import FER7
+
+pytestmark = pytest.mark.needs_data
+
+# Minimum top-1 agreement with the float Keras model on ~360 test faces, by precision.
+AGREEMENT = {"fp32": 0.999, "fp16": 0.98, "dynamic": 0.97, "int8": 0.95}
+MEAN_PROB_DIFF = {"fp32": 1e-5, "fp16": 1e-3, "dynamic": 5e-3, "int8": 1e-2}
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory, fer2013_csv):
+    return converted(str(tmp_path_factory.getbasetemp() / "convert_shared"), str(fer2013_csv))
+
+
+@pytest.fixture(scope="session")
+def source_run(tmp_path_factory, fer2013_csv):
+    return small_model_bundle(str(tmp_path_factory.getbasetemp() / "convert_shared"), str(fer2013_csv))
+
+
+def _ids(combo):
+    fmt, precision, io = combo
+    return f"{fmt}-{precision}" + ("-io" if io else "")
+
+
+@pytest.mark.parametrize("combo", COMBOS, ids=_ids)
+def test_artifact_retention_through_runtime(artifacts, combo):
+    art = artifacts[combo]
+    assert art.status == "ok", art.error
+    ret = art.retention
+    precision = combo[1]
+    assert ret["n"] > 300
+    assert ret["runtime"]["backend"] == {"tflite": "litert", "onnx": "onnxruntime", "openvino": "openvino"}[combo[0]]
+    assert ret["top1_agreement"] >= AGREEMENT[precision], ret["top1_agreement"]
+    assert ret["mean_abs_prob_diff"] <= MEAN_PROB_DIFF[precision], ret["mean_abs_prob_diff"]
+    assert abs(ret["accuracy_delta_pp"]) <= (0.5 if precision in ("fp32", "fp16") else 3.0)
+    # the reference model is really trained (better than always answering the majority class)
+    assert ret["reference_macro_f1"] > 0.08
+
+
+@pytest.mark.parametrize("combo", COMBOS, ids=_ids)
+def test_manifest_contents(artifacts, source_run, combo):
+    fmt, precision, io = combo
+    art = artifacts[combo]
+    b = read_bundle(art.path)  # verifies sha256 of every listed file
+    m = b.manifest
+    src = read_bundle(source_run).manifest
+    assert (m.format, m.precision) == (fmt, precision)
+    assert m.labels == list(FER7) and m.input == src.input
+    assert m.files[m.model_file] == sha256_file(art.path / m.model_file)
+    if fmt == "openvino":
+        assert set(m.files) == {"model.xml", "model.bin"}
+    assert m.provenance["source_model"]["sha256"] == src.files["model.keras"]
+    assert m.provenance["data"]["test"] == src.provenance["data"]["test"]
+    assert m.quantization["output_kind"] == "probabilities"
+    assert m.quantization["profile"]  # the tool settings actually used
+    if precision == "int8":
+        calib = m.quantization["calibration"]
+        assert calib["size"] == 100 and calib["stratified"] and "train" in calib["source"]
+        assert sum(calib["per_class"].values()) == 100
+    if io:
+        for key in ("input", "output"):
+            q = m.quantization[key]
+            assert q["dtype"] == "int8" and q["scale"] > 0
+    else:
+        assert "input" not in m.quantization
+    assert m.metrics["status"] == "ok"
+    assert m.metrics["retention"]["top1_agreement"] == art.retention["top1_agreement"]
+    full = json.loads((art.path / "retention.json").read_text())
+    assert full["n"] == art.retention["n"] and len(full["confusion_matrix"]) == 7
+    assert m.versions["fer_edge"] and any(k in m.versions for k in ("tensorflow", "onnxruntime", "openvino"))
+
+
+def test_int8_is_about_4x_smaller_than_fp32(artifacts):
+    for fmt in ("tflite", "onnx", "openvino"):
+        fp32 = artifacts[(fmt, "fp32", False)].size_bytes
+        int8 = artifacts[(fmt, "int8", False)].size_bytes
+        # this model is tiny, so graph overhead weighs more than on the edge model (~4x there)
+        assert fp32 / int8 > (2.5 if fmt == "tflite" else 1.7), (fmt, fp32, int8)
+    assert artifacts[("tflite", "fp16", False)].size_bytes < 0.6 * artifacts[("tflite", "fp32", False)].size_bytes
+
+
+def test_embedded_metadata(artifacts, source_run):
+    from fer_edge.export import onnx as onnx_export
+    from fer_edge.export import openvino as ov_export
+    from fer_edge.export import tflite as tflite_export
+
+    src_sha = read_bundle(source_run).manifest.files["model.keras"]
+    meta = json.loads(tflite_export.read_metadata(artifacts[("tflite", "int8", True)].path / "model.tflite"))
+    assert meta["labels"] == list(FER7) and meta["precision"] == "int8" and meta["source_sha256"] == src_sha
+    assert meta["quantization"]["input"]["dtype"] == "int8"
+    assert meta["input"]["size"] == [48, 48]
+
+    props = onnx_export.read_metadata(artifacts[("onnx", "int8", False)].path / "model.onnx")
+    assert json.loads(props["fer_edge.labels"]) == list(FER7)
+    assert props["fer_edge.precision"] == "int8" and props["fer_edge.source_sha256"] == src_sha
+
+    info = ov_export.read_metadata(artifacts[("openvino", "fp16", False)].path / "model.xml")
+    assert json.loads(info["labels"]) == list(FER7) and info["precision"] == "fp16"
+
+
+def test_onnx_int8_uses_uint8_activations_and_per_channel_weights(artifacts):
+    import onnx
+
+    model = onnx.load(str(artifacts[("onnx", "int8", False)].path / "model.onnx"))
+    inits = {t.name: t for t in model.graph.initializer}
+    zp_types = set()
+    per_channel = False
+    for node in model.graph.node:
+        if node.op_type == "QuantizeLinear" and len(node.input) > 2 and node.input[2] in inits:
+            zp_types.add(inits[node.input[2]].data_type)
+        if node.op_type == "DequantizeLinear" and node.input[1] in inits and len(inits[node.input[1]].dims) == 1:
+            per_channel |= inits[node.input[1]].dims[0] > 1
+    assert onnx.TensorProto.UINT8 in zp_types  # QUInt8 activations
+    assert per_channel
+    assert len([i for i in model.graph.input if i.name not in inits]) == 1
