@@ -231,3 +231,23 @@ def test_lossless_file_mode_drops_nothing():
         got.append(f.index)
     cap.stop()
     assert got == list(range(200)) and cap.dropped == 0
+
+
+def test_opencv_stream_drop_reopens_the_capture(jaffe_dir, ckplus_dir, face_weights, tmp_path):
+    """A real cv2.VideoCapture treated as a network stream: at the end of the file it 'drops',
+    and the source is reopened (the file plays again) instead of ending the run."""
+    from fer_edge.live import OpenCVSource
+    from test_live_support import make_face_video
+
+    video = tmp_path / "v.avi"
+    make_face_video(video, jaffe_dir, ckplus_dir)
+    src = OpenCVSource(str(video), detect_width=320)
+    src.kind, src.is_live, src.description = "stream", True, "stream rtsp://test"
+    out, err = io.StringIO(), io.StringIO()
+    opts = LiveOptions(source="unused", headless=True, frames=100, reconnect_backoff_s=0.01)
+    result = run_live(CheapClassifier(), opts, source=src, out=out, err=err)
+    s = result.summary
+    assert s.frames == 100 and s.reconnects >= 1 and result.error == ""
+    assert "stream rtsp://test stopped delivering frames; reconnecting" in err.getvalue()
+    assert "reconnected to stream rtsp://test (try 1)" in err.getvalue()
+    assert s.captured - s.frames - s.dropped in (0, 1)  # at most one frame left unread in the slot at stop
