@@ -92,3 +92,16 @@ def test_split_level_image_folder(tmp_path, ckplus):
     assert ds.roles == {"test": "test", "train": "train"}
     assert ds.counts()["train"]["angry"] == 1 and ds.counts()["test"]["happy"] == 1
     np.testing.assert_array_equal(ds.images[ds.sources == str(tmp_path / "test" / "angry" / "2.png")][0], ckplus.images[2])
+
+
+def test_labels_option_reindexes_any_kind(ckplus_dir, jaffe_dir):
+    from fer_edge.labels import LABEL_SETS
+
+    ck = load_dataset(ckplus_dir, labels="fer7")
+    assert ck.label_names == FER7 and len(ck) == 981 - 54  # contempt dropped
+    four = load_dataset(ckplus_dir, labels="fer4")
+    assert four.label_names == ("happy", "sad", "neutral", "surprise")
+    assert four.counts()["all"] == {"happy": 207, "sad": 84, "neutral": 0, "surprise": 249}
+    jaffe8 = load_dataset(jaffe_dir, crop=None, size=32, labels="ferplus8")
+    assert jaffe8.label_names == LABEL_SETS["ferplus8"] and len(jaffe8) == 213
+    assert jaffe8.counts()["all"]["contempt"] == 0

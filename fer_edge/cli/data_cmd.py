@@ -7,6 +7,7 @@ import json
 import click
 
 from ..data.loader import KINDS
+from ..labels import LABEL_SETS
 
 
 def _reader_options(f):
@@ -24,8 +25,8 @@ def _reader_options(f):
                      help="JAFFE: face detector for the crop (default yunet)."),
         click.option("--fallback", type=click.Choice(["whole"]), default=None,
                      help="JAFFE: use the whole image where no face is found (default: report it as bad)."),
-        click.option("--label-set", type=click.Choice(["fer7", "fer4", "ferplus8"]), default=None,
-                     help="Image folders/CK+/JAFFE: the label set to index labels in."),
+        click.option("--labels", "label_set", type=click.Choice(sorted(LABEL_SETS)), default=None,
+                     help="Re-index to this label set; other classes are dropped (e.g. fer4 = happy/sad/neutral/surprise)."),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -34,7 +35,7 @@ def _reader_options(f):
 
 def _opts(fer2013, mode, size, no_crop, detector, fallback, label_set) -> dict:
     given = {"fer2013": fer2013, "mode": mode, "size": size, "detector": detector,
-             "fallback": fallback, "label_set": label_set}
+             "fallback": fallback, "labels": label_set}
     out = {k: v for k, v in given.items() if v is not None}
     if no_crop:
         out["crop"] = None

@@ -20,9 +20,7 @@ def looks_like_ckplus(names: list[str]) -> bool:
     return bool(names) and all(NAME.match(n) for n in names)
 
 
-def read_ckplus(
-    root: str | Path, skip_bad: bool = False, size: int | None = None, label_set: str | None = None
-) -> FaceDataset:
+def read_ckplus(root: str | Path, skip_bad: bool = False, size: int | None = None) -> FaceDataset:
     root = Path(root)
     bad: list[BadItem] = []
     folders = scan_class_folders(root, skip_bad, bad)
@@ -45,6 +43,6 @@ def read_ckplus(
     if not files:
         raise DataError(f"{root}: no CK+48 images (<class>/S###_###_########.png) found")
     return _build(
-        "ckplus48", root, files, labels, ["all"] * len(files), bad, skip_bad, size, label_set,
+        "ckplus48", root, files, labels, ["all"] * len(files), bad, skip_bad, size,
         subjects=subjects, sequences=sequences,
     )

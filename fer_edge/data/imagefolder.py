@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..labels import CANONICAL, FER7, canonical, label_set as named_label_set
+from ..labels import CANONICAL, FER7, canonical
 from .dataset import BadItem, FaceDataset
 from .images import is_image_file, read_stack
 
@@ -123,14 +123,8 @@ def roles_for(splits: list[str]) -> dict[str, str]:
     return roles
 
 
-def choose_label_names(present: set[str], label_set: str | None, where: str) -> tuple[str, ...]:
-    """FER2013's 7 labels when they cover the data, else FER7 + contempt, or a named set."""
-    if label_set:
-        names = named_label_set(label_set)
-        missing = sorted(present - set(names))
-        if missing:
-            raise DataError(f"{where}: classes {missing} are not in label set {label_set!r} {names}")
-        return names
+def choose_label_names(present: set[str]) -> tuple[str, ...]:
+    """FER2013's 7 labels when they cover the data, else FER7 + contempt (``load_dataset(labels=)`` re-indexes)."""
     return FER7 if present <= set(FER7) else CANONICAL
 
 
@@ -138,7 +132,6 @@ def read_imagefolder(
     root: str | Path,
     skip_bad: bool = False,
     size: int | None = None,
-    label_set: str | None = None,
     name: str | None = None,
 ) -> FaceDataset:
     """Read a class-folder dataset into a gray ``FaceDataset`` (optionally resized to ``size``)."""
@@ -157,7 +150,7 @@ def read_imagefolder(
         raise DataError(f"{root}: no image files in its class folders ({', '.join(str(c.folder.name) for c in folders) or 'none'})")
     if len(splits) != len(files):  # no split level: try the Kaggle file-name prefix
         splits = split_from_prefix([f.name for f in files]) or ["all"] * len(files)
-    return _build(name or root.name, root, files, labels, splits, bad, skip_bad, size, label_set)
+    return _build(name or root.name, root, files, labels, splits, bad, skip_bad, size)
 
 
 def _build(
@@ -169,14 +162,13 @@ def _build(
     bad: list[BadItem],
     skip_bad: bool,
     size: int | None,
-    label_set: str | None,
     subjects: list[str] | None = None,
     sequences: list[str] | None = None,
 ) -> FaceDataset:
     images, keep = read_stack(files, size, bad, skip_bad)
     if not keep.any():
         raise DataError(f"{root}: none of its {len(files)} images could be read")
-    names = choose_label_names(set(labels), label_set, str(root))
+    names = choose_label_names(set(labels))
     index = {n: i for i, n in enumerate(names)}
 
     def kept(values: list[str]) -> np.ndarray:

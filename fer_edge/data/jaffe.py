@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..labels import FER7, canonical, label_set as named_label_set
+from ..labels import FER7, canonical
 from .dataset import BadItem, FaceDataset
 from .images import read_gray, resize_gray
 
@@ -38,7 +38,6 @@ def read_jaffe(
     margin: float = 0.2,
     align: bool = False,
     fallback: str | None = None,
-    label_set: str | None = None,
 ) -> FaceDataset:
     """Read JAFFE as gray faces; ``size`` defaults to 128 with ``crop="face"`` and to the
     original 256 with ``crop=None``."""
@@ -94,10 +93,7 @@ def read_jaffe(
         sources.append(str(f))
     if not images:
         raise DataError(f"{root}: no JAFFE images (<SUBJ>.<EXPR><n>.<id>.tiff) could be read")
-    names = named_label_set(label_set) if label_set else FER7
-    missing = sorted(set(labels) - set(names))
-    if missing:
-        raise DataError(f"{root}: classes {missing} are not in label set {label_set!r}")
+    names = FER7
     return FaceDataset(
         name="jaffe",
         images=np.stack(images),

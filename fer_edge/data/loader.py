@@ -12,7 +12,10 @@ import inspect
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from ..errors import ConfigError, DataError
+from ..labels import label_set
 from .dataset import FaceDataset
 
 KINDS = ("fer2013", "ferplus", "jaffe", "ckplus48", "imagefolder", "npz")
@@ -142,13 +145,18 @@ def reader_options(kind: str) -> list[str]:
     return [p for p in list(params)[1:] if p != "skip_bad"]
 
 
-def load_dataset(path: str | Path, kind: str | None = None, skip_bad: bool = False, **opts) -> FaceDataset:
+def load_dataset(
+    path: str | Path, kind: str | None = None, skip_bad: bool = False, labels: str | None = None, **opts
+) -> FaceDataset:
     """Read any supported dataset as a ``FaceDataset``.
 
     ``kind``: one of KINDS, detected from the path when None. ``opts`` go to the reader:
     ferplus: mode ("majority"|"soft"), fer2013 (path or FaceDataset);
-    jaffe: crop ("face"|None), size, detector, margin, align, fallback ("whole"), label_set;
-    ckplus48 / imagefolder: size, label_set (imagefolder also name).
+    jaffe: crop ("face"|None), size, detector, margin, align, fallback ("whole");
+    ckplus48 / imagefolder: size (imagefolder also name).
+    ``labels``: a named label set (``labels.LABEL_SETS``: "fer7", "fer4", "ferplus8") to
+    re-index into, for any kind: samples of other classes are dropped (e.g. CK+ contempt
+    for a FER7 model, or the 4-class subset), classes the data lacks just have no samples.
     """
     path = Path(path)
     if not path.exists():
@@ -171,4 +179,19 @@ def load_dataset(path: str | Path, kind: str | None = None, skip_bad: bool = Fal
         path = found[0]
     ds = reader(path, skip_bad=skip_bad, **opts)
     ds.info.setdefault("kind", kind)
+    if labels is not None:
+        ds = relabel(ds, label_set(labels))
+        ds.info["labels"] = labels
     return ds
+
+
+def relabel(ds: FaceDataset, names: tuple[str, ...]) -> FaceDataset:
+    """``ds`` indexed by ``names``: other classes dropped, absent ones allowed (zero samples)."""
+    extra = tuple(n for n in names if n not in ds.label_names)
+    if extra:  # widen first so with_labels can pick them (their columns/counts are empty)
+        ds = ds.subset(np.arange(len(ds)))
+        ds.label_names = ds.label_names + extra
+        if ds.soft_labels is not None:
+            pad = np.zeros((len(ds), len(extra)), ds.soft_labels.dtype)
+            ds.soft_labels = np.concatenate([ds.soft_labels, pad], 1)
+    return ds.with_labels(names)
