@@ -173,3 +173,40 @@ def test_no_face_frames_are_normal():
     lines = [json.loads(s) for s in out.getvalue().splitlines()]
     assert res.summary.frames == 20 and res.summary.frames_with_faces == 0 and res.error == ""
     assert all(ln["faces"] == [] for ln in lines[:-1])
+
+
+def test_display_without_gui_support_says_use_headless(monkeypatch):
+    import cv2
+
+    from fer_edge.live.output import Display
+
+    monkeypatch.setenv("DISPLAY", ":99")
+
+    def no_gui(*a, **k):
+        raise cv2.error("The function is not implemented. Rebuild the library with GTK+ 2.x or Cocoa support")
+
+    monkeypatch.setattr(cv2, "namedWindow", no_gui)  # what opencv-python-headless does
+    with pytest.raises(ConfigError, match="no GUI support.*--headless"):
+        Display()
+
+
+def test_display_stops_on_q_and_on_a_closed_window(monkeypatch):
+    import cv2
+
+    from fer_edge.live.output import Display
+
+    monkeypatch.setenv("DISPLAY", ":99")
+    keys, visible, shown = [], [], []
+    monkeypatch.setattr(cv2, "namedWindow", lambda *a, **k: None)
+    monkeypatch.setattr(cv2, "imshow", lambda name, img: shown.append(img.copy()))
+    monkeypatch.setattr(cv2, "waitKey", lambda ms: keys.pop(0) if keys else -1)
+    monkeypatch.setattr(cv2, "getWindowProperty", lambda *a: visible.pop(0) if visible else 1.0)
+    d = Display()
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[..., 0] = 255
+    visible[:] = [0.0, 1.0, 1.0, 0.0]  # not yet mapped, mapped, mapped, closed by the user
+    assert d.show(rgb) and d.show(rgb) and d.show(rgb)
+    assert tuple(shown[0][0, 0]) == (0, 0, 255)  # the window gets BGR
+    assert not d.show(rgb)
+    keys[:] = [ord("q")]
+    assert not d.show(rgb)

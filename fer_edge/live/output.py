@@ -35,6 +35,7 @@ class Display:
 
         self._cv2 = cv2
         self._bgr: np.ndarray | None = None
+        self._seen = False
 
     def show(self, rgb: np.ndarray) -> bool:
         """Show a frame; False when the user pressed q/Esc or closed the window."""
@@ -47,9 +48,14 @@ class Display:
         if key in (ord("q"), 27):
             return False
         try:
-            return cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) >= 1
+            visible = cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) >= 1
         except cv2.error:
             return True
+        # Some GUI backends report "not visible" until the window is mapped: only a window that
+        # was visible and no longer is counts as closed by the user.
+        if visible:
+            self._seen = True
+        return visible or not self._seen
 
     def close(self) -> None:
         try:
