@@ -1,11 +1,26 @@
 """Dataset readers, splits and leakage checks (numpy + OpenCV only).
 
-    from fer_edge.data import load_dataset
-    ds = load_dataset("../shared/data/fer2013/fer2013.csv.gz")   # kind detected
-    train = ds.split("train")
+    from fer_edge.data import load_dataset, protocol_selectors, select
+    ds = load_dataset("../shared/data/fer2013/fer2013.csv.gz")    # kind detected; ~5 s
+    sel = protocol_selectors(ds)                 # {"train": {...}, "val": {...}, "test": {...}}
+    train = select(ds, sel["train"])             # selectors go into bundle provenance
+
+    jaffe = load_dataset("../shared/data/jaffe")                    # YuNet face crops, 128x128
+    for train_mask, test_mask, name in leave_one_subject_out(jaffe):
+        train_sel, test_sel = fold_selectors(jaffe, test_mask)
+
+Readers: fer2013, ferplus, jaffe, ckplus, imagefolder (modules of the same names);
+``cache`` (``fer-edge data prepare``), ``leakage`` (duplicates), ``report`` (``data info``).
 """
 
+from .cache import load_npz, save_npz
 from .dataset import BadItem, FaceDataset, select, stratified_holdout
+from .leakage import leakage_report
 from .loader import KINDS, detect_kind, load_dataset
+from .splits import fold_selectors, folds, leave_one_subject_out, protocol_selectors, subject_kfold
 
-__all__ = ["BadItem", "FaceDataset", "KINDS", "detect_kind", "load_dataset", "select", "stratified_holdout"]
+__all__ = [
+    "BadItem", "FaceDataset", "KINDS", "detect_kind", "fold_selectors", "folds", "leakage_report",
+    "leave_one_subject_out", "load_dataset", "load_npz", "protocol_selectors", "save_npz", "select",
+    "stratified_holdout", "subject_kfold",
+]

@@ -7,6 +7,7 @@ a temporary file that is renamed into place, so a crash never leaves half a cach
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -61,7 +62,15 @@ def save_npz(ds: FaceDataset, out: str | Path) -> Path:
     with atomic_file(out, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     write_json(sidecar_path(out), {k: v for k, v in meta.items() if k != "skipped"} | {"skipped": len(ds.skipped)})
+    for path in (out, sidecar_path(out)):  # mkstemp makes 0600 files; a cache is meant to be shared
+        _chmod_default(path)
     return out
+
+
+def _chmod_default(path: Path) -> None:
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def load_npz(path: str | Path) -> FaceDataset:
