@@ -21,10 +21,11 @@ def _resolution(text: str) -> tuple[int, int]:
 
 
 _model_opt = click.option("--model", "model", type=click.Path(), default=None,
-                          help="Bundle folder (from fer-edge convert). Required until a default model ships.")
+                          help="Bundle folder (from fer-edge convert). Default: $FER_EDGE_MODEL, else the int8 TFLite model shipped with fer-edge.")
 _backend_opt = click.option("--backend", default=None, help="litert | onnxruntime | openvino (default: from the bundle).")
 _threads_opt = click.option("--threads", type=int, default=None, help="Inference threads (default: all cores).")
-_detector_opt = click.option("--detector", default="yunet", show_default=True, help="Face detector: yunet | haar.")
+_detector_opt = click.option("--detector", default="auto", show_default=True,
+                             help="Face detector: yunet | haar | auto (YuNet if its model is found, else OpenCV's Haar cascade).")
 _score_opt = click.option("--face-threshold", "score_threshold", type=float, default=0.6, show_default=True,
                           help="Minimum YuNet face score.")
 

@@ -18,7 +18,9 @@ from .types import Face
 
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
 HAAR_FILE = "haarcascade_frontalface_default.xml"
-DETECTORS = ("yunet", "haar")
+DETECTORS = ("auto", "yunet", "haar")
+# "auto" = YuNet when its model file is found, else the Haar cascade that OpenCV 4.x wheels ship
+# (cv2.data), so `fer-edge predict/live` work right after `pip install` with no download.
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:
@@ -128,6 +130,12 @@ def create_detector(name: str = "yunet", score_threshold: float = 0.6,
         raise ConfigError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
     if not 0.0 <= float(score_threshold) <= 1.0:
         raise ConfigError(f"face score threshold must be in [0, 1], got {score_threshold}")
+    if name == "auto":
+        if model_path is not None or weights_path("face", YUNET_FILE, required=False) is not None:
+            name = "yunet"
+        else:
+            name = "haar"
+            model_path = weights_path("face", HAAR_FILE, required=False) or _opencv_haar()
     file = YUNET_FILE if name == "yunet" else HAAR_FILE
     if model_path is None:
         path = weights_path("face", file)
@@ -138,3 +146,12 @@ def create_detector(name: str = "yunet", score_threshold: float = 0.6,
     if name == "yunet":
         return YuNetDetector(path, score_threshold=score_threshold)
     return HaarDetector(path)
+
+
+def _opencv_haar() -> Path | None:
+    """OpenCV's own copy of the frontal-face cascade (in 4.x wheels), or None."""
+    import cv2
+
+    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    path = Path(folder) / HAAR_FILE if folder else None
+    return path if path is not None and path.is_file() else None
