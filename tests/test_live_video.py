@@ -59,6 +59,11 @@ def _check_schema(lines, n_frames):
             assert f["score"] == max(f["scores"].values())
             assert sum(f["scores"].values()) == pytest.approx(1.0, abs=2e-3)
     assert summary["type"] == "summary"
+    assert set(summary) == {"type", "source", "model", "stop_reason", "frames", "seconds", "fps", "captured",
+                            "dropped", "frames_with_faces", "faces", "reconnects", "stages_ms"}
+    assert summary["model"] == "mini-xception (fer) (tflite-dynamic)"
+    for stage in ("capture", "detect", "classify", "draw"):
+        assert set(summary["stages_ms"][stage]) == {"p50", "p90", "mean"}
     return frames, summary
 
 

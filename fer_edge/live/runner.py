@@ -85,7 +85,8 @@ def run_live(classifier: FaceClassifier, opts: LiveOptions, detector=None, sourc
     times = StageTimes()
     sw = Stopwatch(times)
     fps_meter = FpsMeter()
-    summary = Summary(source=src.description)
+    model = f"{manifest.name} ({manifest.format}-{manifest.precision})" if manifest is not None else type(classifier).__name__
+    summary = Summary(source=src.description, model=model)
     recorded = None
     error = ""
     stop_reason = ""

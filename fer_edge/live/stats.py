@@ -104,6 +104,7 @@ class Summary:
     reconnects: int = 0
     stop_reason: str = ""
     source: str = ""
+    model: str = ""
     stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
@@ -114,6 +115,7 @@ class Summary:
         return {
             "type": "summary",
             "source": self.source,
+            "model": self.model,
             "stop_reason": self.stop_reason,
             "frames": self.frames,
             "seconds": round(self.seconds, 3),
