@@ -149,8 +149,13 @@ def test_fer2013_csv_problems(tmp_path):
     ok = read_fer2013(_csv(tmp_path / "ok.csv.gz", good))
     assert len(ok) == 6 and ok.counts()["Training"]["angry"] == 1
 
-    with pytest.raises(DataError, match=r"header is \['emotion', 'pixels'\]"):
+    with pytest.raises(DataError, match=r"header is \['emotion', 'pixels'\].*missing \['Usage'\]"):
         read_fer2013(_csv(tmp_path / "cols.csv", ["0,1 2"], header="emotion,pixels"))
+    # Kaggle's icml_face_data.csv: same columns, other order, spaces in the header
+    reordered = [f"{r.split(',')[0]},{r.split(',')[2]},{r.split(',')[1]}" for r in good]
+    other = read_fer2013(_csv(tmp_path / "icml_face_data.csv", reordered, header="emotion, Usage, pixels"))
+    np.testing.assert_array_equal(other.images, ok.images)
+    assert (other.splits == ok.splits).all() and (other.labels == ok.labels).all()
     cases = {
         "short.csv": (_row(n=2303), "row 1 (line 3): pixels has 2303 values, expected 2304"),
         "extra.csv": (_row() + ",x", "row 1 (line 3): has 4 columns, expected 3"),

@@ -46,30 +46,38 @@ def read_fer2013(path: str | Path, skip_bad: bool = False) -> FaceDataset:
     if not lines:
         raise DataError(f"{path}: empty file")
     header = [c.strip() for c in lines[0].split(",")]
-    if header != list(COLUMNS):
-        raise DataError(f"{path}: header is {header}, expected columns {list(COLUMNS)}")
+    if sorted(header) != sorted(COLUMNS):
+        missing = [c for c in COLUMNS if c not in header]
+        extra = [c for c in header if c not in COLUMNS]
+        what = "; ".join(x for x in (f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "") if x)
+        raise DataError(f"{path}: header is {header}, expected columns {list(COLUMNS)} ({what or 'duplicates'})")
+    # Kaggle's icml_face_data.csv has the same columns in another order ("emotion, Usage, pixels").
+    e_col, p_col, u_col = (header.index(c) for c in COLUMNS)
 
     emotions, pixels, usages, rows, bad = [], [], [], [], []
+    row = -1
     for lineno, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
-        row = lineno - 2  # 0-based data row, as FER+ and provenance.csv count them
+        row += 1  # 0-based data row, as FER+ and provenance.csv count them
         parts = line.split(",")
         problem = None
         if len(parts) != 3:
             problem = f"has {len(parts)} columns, expected 3"
-        elif parts[0].strip() not in {"0", "1", "2", "3", "4", "5", "6"}:
-            problem = f"emotion {parts[0]!r} is not a label 0..6"
-        elif parts[2].strip() not in SPLITS:
-            problem = f"Usage {parts[2]!r} is not one of {', '.join(SPLITS)}"
-        elif parts[1].count(" ") != SIDE * SIDE - 1:
-            problem = f"pixels has {len(parts[1].split())} values, expected {SIDE * SIDE}"
+        elif parts[e_col].strip() not in {"0", "1", "2", "3", "4", "5", "6"}:
+            problem = f"emotion {parts[e_col]!r} is not a label 0..6"
+        elif parts[u_col].strip() not in SPLITS:
+            problem = f"Usage {parts[u_col]!r} is not one of {', '.join(SPLITS)}"
+        elif parts[p_col].count(" ") != SIDE * SIDE - 1:  # fast check; extra whitespace is allowed
+            n_values = len(parts[p_col].split())
+            if n_values != SIDE * SIDE:
+                problem = f"pixels has {n_values} values, expected {SIDE * SIDE}"
         if problem:
             bad.append(BadItem(f"{path.name}:row {row} (line {lineno})", problem))
             continue
-        emotions.append(int(parts[0]))
-        pixels.append(parts[1])
-        usages.append(parts[2].strip())
+        emotions.append(int(parts[e_col]))
+        pixels.append(parts[p_col])
+        usages.append(parts[u_col].strip())
         rows.append(row)
 
     images = _parse_pixels(path, pixels, rows, bad)

@@ -51,7 +51,7 @@ def detect_kind(path: str | Path) -> str:
             return "npz"
         if name.endswith((".csv", ".csv.gz")):
             header = _csv_header(path)
-            if header == list(COLUMNS):
+            if sorted(header) == sorted(COLUMNS):  # any column order (icml_face_data.csv)
                 return "fer2013"
             if tuple(header) == HEADER:
                 return "ferplus"
