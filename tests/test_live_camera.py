@@ -30,7 +30,7 @@ class FakeCameraWorld:
         self.calls = []
 
 
-def make_fake_picamera2(world: FakeCameraWorld) -> types.ModuleType:
+def make_fake_picamera2(world: FakeCameraWorld, with_capture_arrays: bool = False) -> types.ModuleType:
     """Mimics the parts of picamera2 that fer-edge uses, with libcamera's format naming:
     'BGR888' arrives as R,G,B bytes, 'RGB888' as B,G,R; 'YUV420' lores is (h*3/2, w), Y plane first."""
 
@@ -86,6 +86,13 @@ def make_fake_picamera2(world: FakeCameraWorld) -> types.ModuleType:
                 return i420
             raise ValueError(f"fake camera does not do {fmt}")
 
+    if with_capture_arrays:  # newer picamera2: both streams from one request (the same frame)
+        def capture_arrays(self, names=("main",)):
+            world.calls.append(("capture_arrays", tuple(names)))
+            return [self.capture_array(n) for n in names], {"SensorTimestamp": world.captures}
+
+        Picamera2.capture_arrays = capture_arrays
+
     mod = types.ModuleType("picamera2")
     mod.Picamera2 = Picamera2
     return mod
@@ -126,6 +133,18 @@ def test_picamera_frames_are_rgb_and_detection_runs_on_the_lores_y_plane(scene, 
     assert kinds == ["create_video_configuration", "configure", "start", "stop", "close"]
     _, main, lores = world.calls[0]
     assert main == {"size": (640, 480), "format": "BGR888"} and lores == {"size": (320, 240), "format": "YUV420"}
+
+
+def test_picamera_uses_capture_arrays_when_available(scene, monkeypatch):
+    img, rects = scene
+    world = FakeCameraWorld(img, rects)
+    monkeypatch.setitem(sys.modules, "picamera2", make_fake_picamera2(world, with_capture_arrays=True))
+    src = open_source("picamera", detect_width=320, resolution=(640, 480))
+    src.open()
+    frame = src.read()
+    src.close()
+    assert ("capture_arrays", ("main", "lores")) in world.calls
+    assert frame.image.shape == (480, 640, 3) and frame.detect_image.shape == (240, 320)
 
 
 def test_picamera_live_run_finds_the_face(scene, monkeypatch):
