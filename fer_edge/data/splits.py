@@ -26,12 +26,12 @@ def protocol_selectors(ds: FaceDataset, val_fraction: float = 0.1, seed: int = 0
     subject folds instead, which is said clearly.
     """
     roles = ds.roles
-    if "train" not in roles or "test" not in roles:
+    missing = [r for r in ("train", "test") if r not in roles]
+    if missing:
         have = sorted(set(ds.splits.tolist()))
-        raise DataError(
-            f"{ds.name}: no official train/test split (splits: {have}); use subject-independent "
-            "folds (subject_kfold / leave_one_subject_out) instead"
-        )
+        advice = ("use subject-independent folds (subject_kfold / leave_one_subject_out) instead"
+                  if ds.subjects is not None else "name split folders train/val/test (or Training/PublicTest/PrivateTest)")
+        raise DataError(f"{ds.name}: no official {' or '.join(missing)} split (splits: {have}); {advice}")
     if "val" in roles:
         return {"train": {"split": "train"}, "val": {"split": "val"}, "test": {"split": "test"}}
     hold = {"fraction": float(val_fraction), "seed": int(seed)}
