@@ -94,7 +94,7 @@ def predict(images, model, backend, threads, detector, score_threshold, whole_im
 def live(model, source, backend, threads, detector, score_threshold, detect_every, detect_width, resolution,
          single_face, smoothing, headless, show_crop, record, seconds, frames, reconnect_retries):
     """Classify faces live from a camera, a video file or a stream."""
-    from ..live import LiveOptions, load_classifier, run_live
+    from ..live import LiveOptions, live_from_bundle
 
     opts = LiveOptions(
         source=source, detector=detector, score_threshold=score_threshold, detect_every=detect_every,
@@ -102,8 +102,7 @@ def live(model, source, backend, threads, detector, score_threshold, detect_ever
         smoothing=smoothing, headless=headless, show_crop=show_crop, record=record, seconds=seconds,
         frames=frames, reconnect_retries=reconnect_retries,
     )
-    clf = load_classifier(model, backend=backend, threads=threads)
-    result = run_live(clf, opts)
+    result = live_from_bundle(model, opts, backend=backend, threads=threads)
     click.echo(result.summary.format(), err=True)
     if result.recorded:
         click.echo(f"recorded {result.recorded}", err=True)

@@ -14,7 +14,7 @@ from .capture import CaptureThread
 from .models import default_bundle, load_classifier
 from .pipeline import FacePipeline, FaceResult
 from .predict import PredictReport, predict_paths
-from .runner import LiveOptions, LiveResult, run_live
+from .runner import LiveOptions, LiveResult, live_from_bundle, run_live
 from .sources import Frame, FrameSource, OpenCVSource, PicameraSource, SourceDisconnected, SourceError, open_source
 from .stats import Summary
 from .tracker import IouTracker
@@ -22,5 +22,5 @@ from .tracker import IouTracker
 __all__ = [
     "CaptureThread", "FacePipeline", "FaceResult", "Frame", "FrameSource", "IouTracker", "LiveOptions",
     "LiveResult", "OpenCVSource", "PicameraSource", "PredictReport", "SourceDisconnected", "SourceError",
-    "Summary", "default_bundle", "load_classifier", "open_source", "predict_paths", "run_live",
+    "Summary", "default_bundle", "live_from_bundle", "load_classifier", "open_source", "predict_paths", "run_live",
 ]

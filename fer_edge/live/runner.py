@@ -174,6 +174,20 @@ def run_live(classifier: FaceClassifier, opts: LiveOptions, detector=None, sourc
     return LiveResult(summary=summary, error=error, recorded=recorded)
 
 
+def live_from_bundle(model, opts: LiveOptions, backend: str | None = None, threads: int | None = None,
+                     out: IO[str] | None = None, err: IO[str] | None = None) -> LiveResult:
+    """`fer-edge live`: checks that can fail on a user mistake run before the (slow) model load."""
+    from .models import load_classifier
+    from .output import check_display
+
+    _validate(opts)
+    open_source(opts.source, detect_width=opts.detect_width or None, resolution=opts.resolution)  # path/URL form
+    if not opts.headless:
+        check_display()
+    classifier = load_classifier(model, backend=backend, threads=threads)
+    return run_live(classifier, opts, out=out, err=err)
+
+
 def _sigterm_as_interrupt():
     """SIGTERM (systemd stop, kill) ends the run like Ctrl-C: summary, clean camera release."""
     if threading.current_thread() is not threading.main_thread():
