@@ -30,7 +30,8 @@ class FakeCameraWorld:
         self.calls = []
 
 
-def make_fake_picamera2(world: FakeCameraWorld, with_capture_arrays: bool = False) -> types.ModuleType:
+def make_fake_picamera2(world: FakeCameraWorld, with_capture_arrays: bool = False,
+                        align: bool = False) -> types.ModuleType:
     """Mimics the parts of picamera2 that fer-edge uses, with libcamera's format naming:
     'BGR888' arrives as R,G,B bytes, 'RGB888' as B,G,R; 'YUV420' lores is (h*3/2, w), Y plane first."""
 
@@ -86,6 +87,23 @@ def make_fake_picamera2(world: FakeCameraWorld, with_capture_arrays: bool = Fals
                 return i420
             raise ValueError(f"fake camera does not do {fmt}")
 
+    if align:
+        def align_configuration(self, config):
+            w, h = config["lores"]["size"]
+            config["lores"]["size"] = (w // 64 * 64, h // 2 * 2)  # what an ISP might insist on
+
+        Picamera2.align_configuration = align_configuration
+        real_capture = Picamera2.capture_array
+
+        def padded_capture(self, name="main"):
+            arr = real_capture(self, name)
+            if name == "lores":  # rows padded to a 128-byte stride, as camera buffers are
+                stride = -(-arr.shape[1] // 128) * 128
+                arr = np.pad(arr, ((0, 0), (0, stride - arr.shape[1])), constant_values=7)
+            return arr
+
+        Picamera2.capture_array = padded_capture
+
     if with_capture_arrays:  # newer picamera2: both streams from one request (the same frame)
         def capture_arrays(self, names=("main",)):
             world.calls.append(("capture_arrays", tuple(names)))
@@ -133,6 +151,20 @@ def test_picamera_frames_are_rgb_and_detection_runs_on_the_lores_y_plane(scene, 
     assert kinds == ["create_video_configuration", "configure", "start", "stop", "close"]
     _, main, lores = world.calls[0]
     assert main == {"size": (640, 480), "format": "BGR888"} and lores == {"size": (320, 240), "format": "YUV420"}
+
+
+def test_picamera_aligned_lores_size_and_stride_padding(scene, monkeypatch):
+    img, rects = scene
+    world = FakeCameraWorld(img, rects)
+    monkeypatch.setitem(sys.modules, "picamera2", make_fake_picamera2(world, align=True))
+    src = open_source("picamera", detect_width=200, resolution=(640, 480))
+    assert src.lores_size == (200, 150)
+    src.open()
+    frame = src.read()
+    src.close()
+    assert frame.detect_image.shape == (150, 192)  # the size the camera really delivers, padding cut off
+    assert (frame.detect_image != 7).mean() > 0.9
+    assert frame.detect_scale == (640 / 192, 480 / 150)
 
 
 def test_picamera_uses_capture_arrays_when_available(scene, monkeypatch):

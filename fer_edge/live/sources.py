@@ -179,6 +179,7 @@ class PicameraSource(FrameSource):
         self.description = f"picamera {self.main_size[0]}x{self.main_size[1]}"
         self._cam = None
         self._index = 0
+        self._lores_actual = self.lores_size
 
     @staticmethod
     def _module():
@@ -200,8 +201,11 @@ class PicameraSource(FrameSource):
                 lores={"size": self.lores_size, "format": PICAMERA_LORES_FORMAT},
                 buffer_count=4,
             )
+            if hasattr(cam, "align_configuration"):  # let libcamera round sizes to what the ISP can do
+                cam.align_configuration(config)
             cam.configure(config)
             cam.start()
+            self._lores_actual = tuple(int(v) for v in config["lores"]["size"])
         except (RuntimeError, OSError, IndexError) as exc:
             raise SourceError(f"could not start the Pi camera ({exc}); is it connected and enabled?") from exc
         self._cam = cam
@@ -223,8 +227,8 @@ class PicameraSource(FrameSource):
             raise SourceDisconnected(f"{self.description} stopped delivering frames ({exc})") from exc
         ts = time.time()
         rgb = main[:, :, :3] if main.ndim == 3 and main.shape[2] == 4 else main  # XBGR8888 -> RGB
-        lw, lh = self.lores_size
-        gray = lores[:lh, :lw]  # Y plane of YUV420 (rows below it hold U and V)
+        lw, lh = self._lores_actual
+        gray = lores[:lh, :lw]  # Y plane of YUV420 (rows below it hold U and V; columns past lw are stride padding)
         self._index += 1
         return Frame(self._index - 1, ts, rgb, gray, (rgb.shape[1] / lw, rgb.shape[0] / lh))
 
@@ -245,7 +249,7 @@ def open_source(spec: str | int, detect_width: int | None = 320,
     if not spec:
         raise ConfigError("--source is empty; give picamera, a camera index, /dev/videoN, a video file or a URL")
     if spec.lower() in ("picamera", "picamera2", "pi", "csi"):
-        lw = detect_width or resolution[0] // 2
+        lw = detect_width or resolution[0]  # 0/None: detect at the main size (lores may equal main)
         lw = min(int(lw), resolution[0]) // 2 * 2  # YUV420 needs even sizes
         lh = max(2, int(round(resolution[1] * lw / resolution[0])) // 2 * 2)
         return PicameraSource(main_size=resolution, lores_size=(lw, lh))
