@@ -210,3 +210,25 @@ def test_display_stops_on_q_and_on_a_closed_window(monkeypatch):
     assert not d.show(rgb)
     keys[:] = [ord("q")]
     assert not d.show(rgb)
+
+
+def test_a_stalled_source_is_reported(monkeypatch):
+    import time
+
+    from fer_edge.live import runner
+
+    monkeypatch.setattr(runner, "STALL_WARN_S", 0.2)
+
+    class Stalling(EndlessSource):
+        def read(self):
+            if self.n >= 3:
+                time.sleep(1.5)  # a frozen stream: read() blocks
+                return None
+            return super().read()
+
+    err = io.StringIO()
+    res = run_live(CheapClassifier(), LiveOptions(source="x", headless=True, seconds=0.7), detector=NoFaces(),
+                   source=Stalling(), out=io.StringIO(), err=err)
+    assert res.summary.frames == 3 and res.summary.stop_reason == "--seconds 0.7 reached"
+    warnings = [ln for ln in err.getvalue().splitlines() if "no frame from endless for" in ln]
+    assert 1 <= len(warnings) <= 3 and "Ctrl-C to stop" in warnings[0]

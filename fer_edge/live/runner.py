@@ -18,6 +18,9 @@ from .sources import FrameSource, open_source
 from .stats import FpsMeter, StageTimes, Stopwatch, Summary
 
 
+STALL_WARN_S = 10.0  # say so when a source has delivered nothing for this long
+
+
 @dataclass
 class LiveOptions:
     source: str = "0"
@@ -109,6 +112,7 @@ def run_live(classifier: FaceClassifier, opts: LiveOptions, detector=None, sourc
     try:
         deadline = None if opts.seconds is None else t0 + opts.seconds
         fps = 0.0
+        last_frame_at, stall_warnings = t0, 0
         while True:
             if opts.frames is not None and summary.frames >= opts.frames:
                 stop_reason = f"--frames {opts.frames} reached"
@@ -126,7 +130,13 @@ def run_live(classifier: FaceClassifier, opts: LiveOptions, detector=None, sourc
                     stop_reason = f"--seconds {opts.seconds:g} reached"
                     break
                 times.discard_frame()  # a wait with no frame is not a frame
+                waited = time.perf_counter() - last_frame_at
+                if waited >= STALL_WARN_S * (stall_warnings + 1):
+                    stall_warnings += 1
+                    event(f"no frame from {src.description} for {waited:.0f} s (still waiting; Ctrl-C to stop)")
                 continue
+            last_frame_at = time.perf_counter()
+            stall_warnings = 0
             faces = pipeline.process(frame.image, frame.detect_image, frame.detect_scale, sw)
             fps = fps_meter.tick()
             with sw("draw"):

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import ConfigError, FerEdgeError
 
+STREAM_TIMEOUT_MS = 5000
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".gif"}
 
 
@@ -111,7 +112,12 @@ class OpenCVSource(FrameSource):
         import cv2
 
         self.close()
-        cap = _quiet(lambda: cv2.VideoCapture(self._arg))  # our own message below replaces OpenCV's warnings
+        if self.kind == "stream":
+            # Bounded open/read waits, so a frozen stream surfaces as a disconnect and is reopened.
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+            cap = _quiet(lambda: cv2.VideoCapture(self._arg, cv2.CAP_FFMPEG, params))
+        else:
+            cap = _quiet(lambda: cv2.VideoCapture(self._arg))  # our own message below replaces OpenCV's warnings
         if not cap.isOpened():
             cap.release()
             hint = {
