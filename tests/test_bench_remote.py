@@ -84,8 +84,8 @@ def sshd(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def bundles(fer2013, fer2013_csv):
-    return tiny_bundles(fer2013, fer2013_csv)
+def bundles(fer2013, fer2013_csv, tmp_path_factory):
+    return tiny_bundles(fer2013, fer2013_csv, tmp_path_factory)
 
 
 def _opts(sshd, host="fer-pi", **kw) -> BenchOptions:

@@ -8,7 +8,6 @@ Holds no tests itself.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,11 @@ def _data_provenance(csv: Path) -> dict:
             "train": {"split": "train"}, "val": {"split": "val"}, "test": {"split": "test"}}
 
 
-def tiny_bundles(fer2013, csv: Path) -> dict[str, Path]:
-    """{"fp32": folder, "int8": folder} of TFLite bundles of one tiny trained CNN."""
+def tiny_bundles(fer2013, csv: Path, root_factory) -> dict[str, Path]:
+    """{"fp32": folder, "int8": folder} of TFLite bundles of one tiny trained CNN.
+
+    ``root_factory`` is pytest's tmp_path_factory (so pytest cleans up the folders).
+    """
     if "b" in _CACHE:
         return _CACHE["b"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -51,7 +53,7 @@ def tiny_bundles(fer2013, csv: Path) -> dict[str, Path]:
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(x, y, epochs=2, batch_size=64, verbose=0)
 
-    root = Path(tempfile.mkdtemp(prefix="fer-edge-bench-tiny-"))
+    root = Path(root_factory.mktemp("tiny-bundles"))
     saved = root / "saved"
     model.export(str(saved), verbose=False)
 

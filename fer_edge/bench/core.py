@@ -43,6 +43,7 @@ class BenchOptions:
     data: str | None = None
     limit: int | None = None
     baselines: tuple[str, ...] = ()
+    peer_float: bool = True  # also run a peer's float original (Keras) when keras is installed
     host: str | None = None  # rpi: USER@HOST or an ~/.ssh/config alias
     port: int | None = None
     ssh_config: str | None = None
@@ -71,7 +72,7 @@ class BenchOptions:
             "devices": list(self.devices), "threads": self.threads, "warmup": self.warmup, "runs": self.runs,
             "batch": self.batch, "data": self.data, "limit": self.limit, "baselines": list(self.baselines),
             "host": self.host, "port": self.port, "profile": self.profile if "rpi" in self.devices else None,
-            "timer": "time.perf_counter_ns", "memory": "ru_maxrss of a fresh process per row",
+            "timer": "time.perf_counter_ns", "memory": "peak RSS (VmHWM) of a fresh process per row",
         }
 
 
@@ -88,7 +89,7 @@ def cpu_backends(fmt: str) -> list[str]:
     return [name for name, entry in BACKENDS.items() if fmt in entry.formats]
 
 
-class _Workspace:
+class Workspace:
     """Temp files shared by the workers of one run: evaluation sets and samples."""
 
     def __init__(self, root: Path, options: BenchOptions):
@@ -188,10 +189,13 @@ def run_bench(paths: list[str], options: BenchOptions, progress: Progress | None
         for name in options.baselines:
             from .baselines import wrap_baseline
 
-            targets += read_targets([str(p) for p in wrap_baseline(name, root / "baselines")], role="baseline")
+            folders = wrap_baseline(name, root / "baselines", include_float=None if options.peer_float else False)
+            for t in read_targets([str(p) for p in folders], role="baseline"):
+                t.path = f"peer:{Path(t.path).name}"  # the wrapped bundle lives in a temp folder
+                targets.append(t)
         if not targets:
             raise ConfigError("no bundles to benchmark")
-        ws = _Workspace(root, options)
+        ws = Workspace(root, options)
         first_model = next((t for t in targets if t.ok and t.role == "model" and provenance_data(t.manifest)), None)
         for device in options.devices:
             if device == "cpu":
@@ -217,7 +221,7 @@ def _failed_rows(t: Target, device: str) -> list[BenchResult]:
     return [_row(t, "-", device, None, status=schema.FAILED, error=t.error)]
 
 
-def _measure(t: Target, backend: str, device: str, threads: int | None, ws: _Workspace, first_model: Target | None,
+def _measure(t: Target, backend: str, device: str, threads: int | None, ws: Workspace, first_model: Target | None,
              options: BenchOptions, evaluate: bool, index: int, extra_spec: dict[str, Any] | None = None) -> BenchResult:
     es, npz, sample, note = ws.eval_files(t, first_model)
     spec = {

@@ -23,6 +23,7 @@ from . import schema
 from .profiles import load_profile
 from .runner import EXIT_MISSING, MARKER
 from .schema import BenchResult, Latency
+from .targets import validation_failure
 from .ssh import SSH, RemoteError, remote_path
 
 RUNNER_FILES = {"runner.py": "fer_edge_runner.py", "measure.py": "fer_edge_measure.py",
@@ -73,73 +74,54 @@ def perform_setup(ssh: SSH, profile_name: str, say: Callable[[str], None]) -> No
         say(proc.stdout.decode(errors="replace").strip().splitlines()[-1] if proc.stdout.strip() else "done")
 
 
-def bench_remote(targets, ws, first_model, options, say) -> tuple[list[BenchResult], dict[str, dict[str, Any]]]:
-    prof = load_profile(options.profile)
-    if prof.get("device") != "rpi":
-        raise ConfigError(f"profile {options.profile!r} is not a Raspberry Pi profile")
-    python = options.remote_python or prof["remote_python"]
-    rdir = options.remote_dir or prof.get("remote_dir", "~/.fer-edge/bench")
-    threads = [options.threads] if options.threads else sorted({1, int(prof.get("threads", 4))})
-    ssh = SSH(options.host, options.port, options.ssh_config)
+def stage(targets, ws, first_model, options, folder: Path, threads: list[int], formats=("tflite",)):
+    """Write what the device needs into ``folder``: per bundle its model files, manifest and
+    uint8 inputs, plus spec.json and the runner. Returns (jobs, truth, rows for skipped bundles)."""
     machine = f"rpi:{options.host}"
     rows: list[BenchResult] = []
     jobs: list[dict[str, Any]] = []
     truth: dict[str, tuple[Any, np.ndarray | None, str]] = {}
-    with tempfile.TemporaryDirectory(prefix="fer-edge-remote-") as tmp:
-        stage = Path(tmp)
-        for t in targets:
-            if not t.ok:
-                rows.append(_row(t, "-", None, machine, status=schema.FAILED, error=t.error))
-                continue
-            if t.manifest.format not in prof.get("formats", ["tflite"]):
-                rows.append(_row(t, "-", None, machine, status=schema.NOT_MEASURED,
-                                 error=f"the {options.profile} profile runs {', '.join(prof.get('formats', []))} "
-                                       f"bundles only, not {t.manifest.format}"))
-                continue
-            jid = f"b{len(jobs)}"
-            (stage / jid).mkdir()
-            es, _, sample, note = ws.eval_files(t, first_model)
-            if es is not None:
-                images, y = es.for_labels(t.manifest.labels)
-            else:
-                images, y = np.load(sample), None
-            np.save(stage / jid / "inputs.npy", model_input_u8(t.manifest.input, images))
-            for name in t.manifest.files:
-                shutil.copyfile(t.folder / name, stage / jid / name)
-            shutil.copyfile(t.folder / MANIFEST, stage / jid / MANIFEST)
-            jobs.append({"id": jid, "model": f"{jid}/{t.manifest.model_file}", "manifest": f"{jid}/{MANIFEST}",
-                         "inputs": f"{jid}/inputs.npy", "threads": threads})
-            truth[jid] = (t, y, es.description if es is not None else note)
-        if not jobs:
-            return rows, {}
-        spec = {"jobs": jobs, "warmup": options.warmup, "runs": options.runs, "batch": options.batch}
-        (stage / "spec.json").write_text(json.dumps(spec))
-        stage_runner(stage)
-        say(f"{ssh.where}: copying {len(jobs)} bundle(s), inputs and the runner to {rdir} ...")
-        ssh.upload_dir(stage, rdir)
-    say(f"{ssh.where}: running the bench with {python} ({len(jobs) * len(threads)} runs) ...")
-    d = remote_path(rdir)
-    proc = ssh.run(f"cd {d} && {remote_path(python)} fer_edge_runner.py spec.json", timeout=options.worker_timeout * 4)
-    result = _parse(proc.stdout.decode(errors="replace"))
-    stderr = proc.stderr.decode(errors="replace").strip()
-    if proc.returncode == EXIT_MISSING or (result and result.get("error_kind") == "missing-package"):
-        raise RemoteError(f"{ssh.where}: the runner cannot start: {result['error'] if result else stderr}; "
-                          f"install it with: fer-edge bench --device rpi --host {options.host} --setup")
-    if proc.returncode == 127 or (result is None and "not found" in stderr):
-        raise RemoteError(f"{ssh.where}: {python} not found on the device ({stderr.splitlines()[-1] if stderr else ''}); "
-                          f"run: fer-edge bench --device rpi --host {options.host} --setup, or pass --remote-python")
-    if result is None or not result.get("ok"):
-        last = stderr.splitlines()[-1] if stderr else f"exit code {proc.returncode}"
-        raise RemoteError(f"{ssh.where}: the runner failed: {result.get('error') if result else last}")
-    ssh.run(f"rm -rf {d}", timeout=120)
-    env = result["environment"]
-    timing = env.get("timing") or schema.MEASURED
+    for t in targets:
+        if not t.ok:
+            rows.append(_row(t, "-", None, machine, status=schema.FAILED, error=t.error))
+            continue
+        if t.manifest.format not in formats:
+            rows.append(_row(t, "-", None, machine, status=schema.NOT_MEASURED,
+                             error=f"the {options.profile} profile runs {', '.join(formats)} bundles only, "
+                                   f"not {t.manifest.format}"))
+            continue
+        jid = f"b{len(jobs)}"
+        (folder / jid).mkdir()
+        es, _, sample, note = ws.eval_files(t, first_model)
+        if es is not None:
+            images, y = es.for_labels(t.manifest.labels)
+        else:
+            images, y = np.load(sample), None
+        np.save(folder / jid / "inputs.npy", model_input_u8(t.manifest.input, images))
+        for name in t.manifest.files:
+            shutil.copyfile(t.folder / name, folder / jid / name)
+        shutil.copyfile(t.folder / MANIFEST, folder / jid / MANIFEST)
+        jobs.append({"id": jid, "model": f"{jid}/{t.manifest.model_file}", "manifest": f"{jid}/{MANIFEST}",
+                     "inputs": f"{jid}/inputs.npy", "threads": threads})
+        truth[jid] = (t, y, es.description if es is not None else note)
+    spec = {"jobs": jobs, "warmup": options.warmup, "runs": options.runs, "batch": options.batch}
+    (folder / "spec.json").write_text(json.dumps(spec))
+    stage_runner(folder)
+    return jobs, truth, rows
+
+
+def collect(result: dict[str, Any], truth, machine: str) -> list[BenchResult]:
+    """The runner's JSON -> BenchResult rows (metrics computed here, on the host)."""
+    rows: list[BenchResult] = []
+    timing = result["environment"].get("timing") or schema.MEASURED
     for r in result["rows"]:
         t, y, desc = truth[r["id"]]
         if not r.get("ok"):
             rows.append(_row(t, "litert", r.get("threads"), machine, status=schema.FAILED, error=r.get("error", "")))
             continue
-        row = _row(t, "litert", r["threads"], machine, status=schema.OK, timing=timing)
+        vfail = validation_failure(t.manifest)
+        row = _row(t, "litert", r["threads"], machine, status=schema.FAILED_VALIDATION if vfail else schema.OK,
+                   error=vfail, timing=timing)
         info = r.get("info", {})
         row.backend_version = info.get("backend_version", "")
         row.notes.append(f"interpreter: {info.get('backend_package')}; preprocessing (resize) done on the host")
@@ -153,10 +135,47 @@ def bench_remote(targets, ws, first_model, options, say) -> tuple[list[BenchResu
         elif y is None:
             row.notes.append(desc)
         rows.append(row)
-        say(f"      {t.manifest.name} {t.manifest.format}-{t.manifest.precision} threads={r['threads']}: "
-            + (f"p50 {row.latency.p50_ms:.3f} ms ({timing})" if row.latency else "failed"))
     _share_accuracy(rows)
-    return rows, {machine: env}
+    return rows
+
+
+def bench_remote(targets, ws, first_model, options, say) -> tuple[list[BenchResult], dict[str, dict[str, Any]]]:
+    prof = load_profile(options.profile)
+    if prof.get("device") != "rpi":
+        raise ConfigError(f"profile {options.profile!r} is not a Raspberry Pi profile")
+    python = options.remote_python or prof["remote_python"]
+    rdir = options.remote_dir or prof.get("remote_dir", "~/.fer-edge/bench")
+    threads = [options.threads] if options.threads else sorted({1, int(prof.get("threads", 4))})
+    ssh = SSH(options.host, options.port, options.ssh_config)
+    machine = f"rpi:{options.host}"
+    with tempfile.TemporaryDirectory(prefix="fer-edge-remote-") as tmp:
+        jobs, truth, rows = stage(targets, ws, first_model, options, Path(tmp), threads,
+                                  tuple(prof.get("formats", ["tflite"])))
+        if not jobs:
+            return rows, {}
+        say(f"{ssh.where}: copying {len(jobs)} bundle(s), inputs and the runner to {rdir} ...")
+        ssh.upload_dir(Path(tmp), rdir)
+    say(f"{ssh.where}: running the bench with {python} ({len(jobs) * len(threads)} runs) ...")
+    d = remote_path(rdir)
+    proc = ssh.run(f"cd {d} && {remote_path(python)} fer_edge_runner.py spec.json", timeout=options.worker_timeout * 4)
+    result = parse_result(proc.stdout.decode(errors="replace"))
+    stderr = proc.stderr.decode(errors="replace").strip()
+    setup = f"fer-edge bench --device rpi --host {options.host} --setup"
+    if proc.returncode == EXIT_MISSING or (result and result.get("error_kind") == "missing-package"):
+        raise RemoteError(f"{ssh.where}: the runner cannot start: {result['error'] if result else stderr}; "
+                          f"install it with: {setup}")
+    if result is None and (proc.returncode == 127 or "not found" in stderr or "No such file" in stderr):
+        raise RemoteError(f"{ssh.where}: {python} not found on the device ({stderr.splitlines()[-1] if stderr else ''}); "
+                          f"run: {setup}, or pass --remote-python")
+    if result is None or not result.get("ok"):
+        last = stderr.splitlines()[-1] if stderr else f"exit code {proc.returncode}"
+        raise RemoteError(f"{ssh.where}: the runner failed: {result.get('error') if result else last}")
+    ssh.run(f"rm -rf {d}", timeout=120)
+    new = collect(result, truth, machine)
+    for row in new:
+        say(f"      {row.name} {row.format}-{row.precision} threads={row.threads}: "
+            + (f"p50 {row.latency.p50_ms:.3f} ms ({row.timing})" if row.latency else f"{row.status}: {row.error}"))
+    return rows + new, {machine: result["environment"]}
 
 
 def _share_accuracy(rows: list[BenchResult]) -> None:
@@ -180,7 +199,7 @@ def _row(t, backend, threads, machine, **kw) -> BenchResult:
     )
 
 
-def _parse(stdout: str) -> dict | None:
+def parse_result(stdout: str) -> dict | None:
     for line in reversed(stdout.splitlines()):
         if line.startswith(MARKER):
             try:

@@ -1,0 +1,82 @@
+"""`fer-edge bench`: latency, throughput, memory and accuracy of bundles on cpu / gpu / rpi."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command("bench")
+@click.argument("bundles", nargs=-1, type=click.Path())
+@click.option("--device", "devices", multiple=True, type=click.Choice(["cpu", "gpu", "rpi"]), default=("cpu",),
+              show_default=True, help="Where to run; repeat to put several devices in one table.")
+@click.option("--host", help="rpi: USER@HOST or a Host alias from ~/.ssh/config (key login, known host key).")
+@click.option("--port", type=int, help="rpi: SSH port (default: ssh's own, i.e. ~/.ssh/config or 22).")
+@click.option("--threads", type=int, help="Threads per run (default: 1 and all cores; rpi: 1 and the profile's).")
+@click.option("--warmup", type=int, default=20, show_default=True, help="Untimed calls before timing.")
+@click.option("--runs", type=int, default=200, show_default=True, help="Timed single-image calls.")
+@click.option("--batch", type=int, default=32, show_default=True, help="Batch size for throughput.")
+@click.option("--data", type=click.Path(), help="Evaluation dataset (default: the one in each bundle's provenance).")
+@click.option("--limit", type=int, help="Score on a fixed random subset of this many test images.")
+@click.option("--baseline", "baselines", multiple=True, type=click.Choice(["mini-xception"]),
+              help="Add a peer model to the table, scored on the same test set.")
+@click.option("--json", "json_out", type=click.Path(), help="Write the results JSON here ('-' for stdout).")
+@click.option("--csv", "csv_out", type=click.Path(), help="Write a CSV table here.")
+@click.option("--md", "md_out", type=click.Path(), help="Write a Markdown report here.")
+@click.option("--plot", "plot_out", type=click.Path(), help="Write the accuracy-vs-latency (Pareto) PNG here.")
+@click.option("--setup", is_flag=True, help="rpi: print the device install (with --host: perform it over SSH).")
+@click.option("--profile", default="rpi4", show_default=True, type=click.Choice(["rpi4", "rpi5"]),
+              help="rpi: device profile (devices/profiles).")
+@click.option("--remote-python", help="rpi: the device's Python (default: the profile's venv).")
+@click.option("--ssh-config", type=click.Path(), help="rpi: an ssh_config file to use instead of ~/.ssh/config.")
+def bench(bundles, devices, host, port, threads, warmup, runs, batch, data, limit, baselines, json_out, csv_out,
+          md_out, plot_out, setup, profile, remote_python, ssh_config):
+    """Measure BUNDLE... (bundle folders, or folders of bundles such as runs/edge/export).
+
+    \b
+    Per bundle, backend and thread count: status, size, accuracy and macro-F1 on the
+    test split (delta vs the float reference), single-image latency p50/p90/p99/mean,
+    throughput at --batch, time to first inference and peak memory (each row in a
+    fresh process), plus the environment.
+    \b
+      fer-edge bench runs/edge/export --baseline mini-xception --md bench.md --plot bench.png
+      fer-edge bench runs/edge/export/tflite-int8 --device rpi --host pi@raspberrypi.local
+      fer-edge bench --device rpi --host pi@raspberrypi.local --setup
+    """
+    from ..errors import ConfigError
+
+    say = lambda msg: click.echo(msg, err=True)  # noqa: E731 - progress goes to stderr
+    if setup:
+        from ..bench.setup import setup_device
+
+        click.echo(setup_device(devices, profile, host, port, ssh_config, say))
+        return
+    if not bundles and not baselines:
+        raise ConfigError("give at least one BUNDLE (or --baseline)")
+    from ..bench.core import BenchOptions, run_bench
+    from ..bench import report as rep
+
+    options = BenchOptions(
+        devices=tuple(dict.fromkeys(devices)), threads=threads, warmup=warmup, runs=runs, batch=batch, data=data,
+        limit=limit, baselines=tuple(baselines), host=host, port=port, ssh_config=ssh_config, profile=profile,
+        remote_python=remote_python,
+    )
+    result = run_bench(list(bundles), options, progress=say)
+    for path, kind in ((csv_out, "csv"), (md_out, "md")):
+        if path:
+            say(f"wrote {rep.write(result, path, kind)}")
+    if plot_out:
+        from ..bench.plot import pareto_png
+
+        say(f"wrote {pareto_png(result, plot_out)}")
+    if json_out == "-":
+        import json
+
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        if json_out:
+            say(f"wrote {rep.write(result, json_out, 'json')}")
+        click.echo(rep.text_table(result))
+    if not any(r.status in ("ok", "exported-but-failed-validation") for r in result.results):
+        sys.exit(1)

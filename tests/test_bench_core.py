@@ -1,0 +1,201 @@
+"""`fer-edge bench` on this CPU: results schema and sanity, honest evaluation, statuses,
+peers, reports (JSON/CSV/Markdown/PNG), the GPU path reporting what is missing, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from fer_edge.atomic import atomic_dir
+from fer_edge.bench import measure, report as rep, schema
+from fer_edge.bench.core import BenchOptions, run_bench, thread_counts
+from fer_edge.bench.plot import pareto_front, pareto_png
+from fer_edge.bundle import read_bundle, write_bundle
+from fer_edge.cli.main import main as cli
+
+from test_bench_support import tiny_bundles
+
+LIMIT = 300
+
+
+@pytest.fixture(scope="module")
+def bundles(fer2013, fer2013_csv, tmp_path_factory):
+    return tiny_bundles(fer2013, fer2013_csv, tmp_path_factory)
+
+
+def _variant(src: Path, dst: Path, metrics=None, model_bytes: bytes | None = None) -> Path:
+    """A copy of a bundle with other metrics or another (hash-consistent) model file."""
+    b = read_bundle(src)
+    with atomic_dir(dst) as tmp:
+        model = tmp / b.manifest.model_file
+        if model_bytes is None:
+            shutil.copyfile(b.model_path, model)
+        else:
+            model.write_bytes(model_bytes)
+        if metrics is not None:
+            b.manifest.metrics = metrics
+        write_bundle(tmp, b.manifest, [b.manifest.model_file])
+    return dst
+
+
+@pytest.fixture(scope="module")
+def cpu_report(bundles, tmp_path_factory):
+    d = tmp_path_factory.mktemp("variants")
+    failed_val = _variant(bundles["int8"], d / "int8-failed-validation",
+                          metrics={"validation": {"passed": False, "reason": "top-1 agreement 0.91 < 0.98"}})
+    garbage = _variant(bundles["fp32"], d / "garbage", model_bytes=b"\x00" * 512)
+    paths = [str(bundles["fp32"]), str(bundles["int8"]), str(failed_val), str(garbage), str(d / "missing")]
+    opts = BenchOptions(threads=1, warmup=3, runs=30, batch=8, limit=LIMIT, baselines=("mini-xception",),
+                        peer_float=False)  # the Keras original costs a TensorFlow start; bench_cpu.py runs it
+    return run_bench(paths, opts), paths
+
+
+def _rows(report, bundle):
+    return [r for r in report.results if r.bundle == str(bundle)]
+
+
+def test_schema_roundtrip_and_sane_values(cpu_report, peer_dir):
+    report, paths = cpu_report
+    d = json.loads(json.dumps(report.to_dict()))
+    assert d["schema"] == schema.SCHEMA
+    again = schema.BenchReport.from_dict(d)
+    assert again.to_dict() == report.to_dict()
+    ok = [r for r in report.results if r.status == schema.OK]
+    assert len(ok) == 3  # fp32, int8, the peer
+    for r in ok:
+        lat = r.latency
+        assert lat.runs == 30
+        assert 0 < lat.min_ms <= lat.p50_ms <= lat.p90_ms <= lat.p99_ms <= lat.max_ms
+        assert lat.mean_ms > 0 and r.latency_e2e.p50_ms > 0
+        assert 0.0 <= r.accuracy <= 1.0 and 0.0 <= r.macro_f1 <= 1.0 and r.eval_n == LIMIT
+        assert r.throughput_ips > 0 and r.batch == 8
+        assert r.first_inference_ms > 0 and r.peak_rss_mb >= r.rss_before_load_mb > 0
+        assert r.backend_version and r.timing == schema.MEASURED and r.threads == 1
+        if r.role == "model":
+            b = read_bundle(r.bundle)
+            assert r.size_bytes == sum((b.folder / f).stat().st_size for f in b.manifest.files)
+        else:
+            assert r.bundle == "peer:mini-xception-tflite-dynamic"
+            assert r.size_bytes == (peer_dir / "emotion_model_quantized.tflite").stat().st_size
+    env = report.environments["host"]
+    assert env["cores"] >= 1 and env["cpu_model"] and env["python"] and "ai-edge-litert" in env["packages"]
+
+
+def test_accuracy_matches_the_runtime_and_deltas(cpu_report, bundles, fer2013):
+    """The bench's accuracy is what fer_edge.runtime gives on the same test subset."""
+    from fer_edge.bench.evalset import eval_set_for
+    from fer_edge.runtime import load
+
+    report, _ = cpu_report
+    es = eval_set_for(read_bundle(bundles["int8"]).manifest, None, LIMIT)
+    clf = load(bundles["int8"], threads=1)
+    images, y = es.for_labels(clf.labels)
+    acc = float((clf.predict_proba(images).argmax(1) == y).mean())
+    (int8,) = _rows(report, bundles["int8"])
+    (fp32,) = _rows(report, bundles["fp32"])
+    assert int8.accuracy == pytest.approx(acc, abs=1e-12)
+    assert fp32.accuracy_delta == 0.0 and fp32.reference.startswith("tflite-fp32")
+    assert int8.accuracy_delta == pytest.approx(int8.accuracy - fp32.accuracy)
+    assert "PrivateTest" in es.description or "test" in es.description
+
+
+def test_statuses_failed_validation_and_failures(cpu_report):
+    report, paths = cpu_report
+    (fv,) = _rows(report, paths[2])
+    assert fv.status == schema.FAILED_VALIDATION and "0.91 < 0.98" in fv.error
+    assert fv.latency is not None  # still measured, so the table shows what it would cost
+    (garbage,) = _rows(report, paths[3])
+    assert garbage.status == schema.FAILED and "cannot load" in garbage.error
+    (missing,) = _rows(report, paths[4])
+    assert missing.status == schema.FAILED and "no such bundle" in missing.error
+
+
+def test_peer_on_the_same_test_set(cpu_report, bundles):
+    report, _ = cpu_report
+    peers = [r for r in report.results if r.role == "baseline"]
+    assert {(r.format, r.precision) for r in peers} >= {("tflite", "dynamic")}
+    (ours,) = _rows(report, bundles["int8"])
+    for r in peers:
+        assert r.status == schema.OK and r.eval_set == ours.eval_set
+        assert r.accuracy > 0.5  # the published mini-Xception scores ~0.6 on FER2013
+
+
+def test_memory_is_per_process(cpu_report, bundles):
+    """Each row's peak RSS is its own fresh process, not this test process (which holds FER2013)."""
+    report, _ = cpu_report
+    (row,) = _rows(report, bundles["int8"])
+    assert row.peak_rss_mb < measure.peak_rss_mb()
+    assert row.peak_rss_mb < 400
+
+
+def test_reports_csv_markdown_png(cpu_report, tmp_path):
+    report, _ = cpu_report
+    text = rep.text_table(report)
+    assert "p50 ms" in text and "exported-but-failed-validation" in text and "host:" in text
+    csv_text = rep.write(report, tmp_path / "r.csv", "csv").read_text()
+    lines = csv_text.strip().splitlines()
+    assert len(lines) == 1 + len(report.results) and "latency_p99_ms" in lines[0]
+    md = rep.write(report, tmp_path / "r.md", "md").read_text()
+    assert md.count("\n| ") >= len(report.results) and "## Environment" in md
+    png = pareto_png(report, tmp_path / "r.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gpu_path_reports_what_is_missing(bundles):
+    from fer_edge.bench.gpu import nvidia_present, probe
+
+    if nvidia_present()[0]:
+        pytest.skip("this machine has an NVIDIA GPU")
+    paths = probe(include_tensorflow=False)
+    assert paths and not any(p.available for p in paths)
+    cuda = next(p for p in paths if p.key == "onnxruntime-cuda")
+    assert "CUDAExecutionProvider" in cuda.detail and "onnxruntime-gpu" in cuda.detail
+    report = run_bench([str(bundles["int8"])], BenchOptions(devices=("gpu",)))
+    assert report.results and all(r.status == schema.NOT_MEASURED for r in report.results)
+    assert all(r.error and r.latency is None and r.accuracy is None for r in report.results)
+    assert {p["key"] for p in report.gpu_probe} >= {"onnxruntime-cuda", "onnxruntime-tensorrt", "openvino-gpu"}
+
+
+def test_timing_helpers():
+    stats = measure.latency_stats(np.arange(1, 101) * 1_000_000)  # 1..100 ms
+    assert stats["runs"] == 100 and stats["p50_ms"] == pytest.approx(50.5) and stats["max_ms"] == 100
+    assert stats["p50_ms"] <= stats["p90_ms"] <= stats["p99_ms"]
+    calls = []
+    timed = measure.time_calls(lambda: calls.append(1), warmup=5, runs=7)
+    assert len(calls) == 12 and timed["runs"] == 7  # warm-up calls are not timed
+    assert thread_counts(None, 8) == [1, 8] and thread_counts(None, 1) == [1] and thread_counts(3, 8) == [3]
+    assert pareto_front([(1.0, 0.5), (2.0, 0.6), (3.0, 0.55), (0.5, 0.4)]) == [3, 0, 1]
+
+
+def test_cli_json_and_outputs(bundles, tmp_path):
+    runner = CliRunner()
+    args = ["bench", str(bundles["int8"]), "--runs", "10", "--warmup", "2", "--batch", "4", "--limit", "100",
+            "--json", str(tmp_path / "b.json"), "--md", str(tmp_path / "b.md"), "--csv", str(tmp_path / "b.csv")]
+    res = runner.invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert data["schema"] == schema.SCHEMA and data["device"] == "cpu"
+    rows = data["results"]
+    assert sorted(r["threads"] for r in rows) == thread_counts(None, data["environments"]["host"]["cores"])
+    assert all(r["status"] == "ok" and r["latency"]["p50_ms"] > 0 for r in rows)
+    assert "tflite-int8" in res.stdout and "[1/" in res.stderr  # table on stdout, progress on stderr
+    res = runner.invoke(cli, ["bench", str(bundles["int8"]), "--threads", "1", "--runs", "5", "--warmup", "1",
+                              "--limit", "50", "--json", "-"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["results"][0]["eval_n"] == 50
+
+
+def test_cli_user_errors(bundles):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["bench", str(bundles["int8"]), "--device", "rpi"])
+    assert res.exit_code == 2 and "needs --host" in res.stderr
+    res = runner.invoke(cli, ["bench"])
+    assert res.exit_code == 2 and "at least one BUNDLE" in res.stderr
+    res = runner.invoke(cli, ["bench", str(bundles["int8"]), "--runs", "0"])
+    assert res.exit_code == 2 and "--runs must be >= 1" in res.stderr
+    res = runner.invoke(cli, ["bench", "--setup", "--device", "rpi", "--profile", "rpi5"])
+    assert res.exit_code == 0 and "pip install numpy ai-edge-litert" in res.stdout and "Raspberry Pi 5" in res.stdout
