@@ -47,7 +47,8 @@ def _variant(src: Path, dst: Path, metrics=None, model_bytes: bytes | None = Non
 def cpu_report(bundles, tmp_path_factory):
     d = tmp_path_factory.mktemp("variants")
     failed_val = _variant(bundles["int8"], d / "int8-failed-validation",
-                          metrics={"validation": {"passed": False, "reason": "top-1 agreement 0.91 < 0.98"}})
+                          metrics={"status": "failed_validation", "max_drop_pp": 1.0,  # as convert writes it
+                                   "retention": {"accuracy_delta_pp": -3.25}})
     garbage = _variant(bundles["fp32"], d / "garbage", model_bytes=b"\x00" * 512)
     paths = [str(bundles["fp32"]), str(bundles["int8"]), str(failed_val), str(garbage), str(d / "missing")]
     opts = BenchOptions(threads=1, warmup=3, runs=30, batch=8, limit=LIMIT, baselines=("mini-xception",),
@@ -107,7 +108,7 @@ def test_accuracy_matches_the_runtime_and_deltas(cpu_report, bundles, fer2013):
 def test_statuses_failed_validation_and_failures(cpu_report):
     report, paths = cpu_report
     (fv,) = _rows(report, paths[2])
-    assert fv.status == schema.FAILED_VALIDATION and "0.91 < 0.98" in fv.error
+    assert fv.status == schema.FAILED_VALIDATION and "drops 3.25 pp > --max-drop 1.0 pp" in fv.error
     assert fv.latency is not None  # still measured, so the table shows what it would cost
     (garbage,) = _rows(report, paths[3])
     assert garbage.status == schema.FAILED and "cannot load" in garbage.error

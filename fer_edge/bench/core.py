@@ -24,7 +24,7 @@ from ..runtime.backends import BACKENDS
 from . import environment, schema
 from .evalset import EvalSet, eval_set_for, provenance_data
 from .schema import BenchReport, BenchResult, Latency
-from .targets import Target, read_targets, validation_failure
+from .targets import Target, convert_reference, read_targets, validation_failure
 
 DEVICES = ("cpu", "gpu", "rpi")
 # Float reference preference when computing accuracy deltas.
@@ -213,7 +213,7 @@ def run_bench(paths: list[str], options: BenchOptions, progress: Progress | None
                 rows, envs = bench_remote(targets, ws, first_model, options, say)
                 report.results += rows
                 report.environments.update(envs)
-    add_deltas(report.results)
+    add_deltas(report.results, {str(t.path): t.manifest for t in targets if t.ok} if options.limit is None else {})
     return report
 
 
@@ -302,23 +302,33 @@ def _bench_gpu(targets, ws, first_model, options, paths_found, say) -> list[Benc
     return rows
 
 
-def add_deltas(rows: list[BenchResult]) -> None:
-    """Accuracy and macro-F1 deltas against the group's float reference (same model name)."""
+def add_deltas(rows: list[BenchResult], manifests: dict | None = None) -> None:
+    """Accuracy and macro-F1 deltas against the group's float reference (same model name).
+
+    The reference is an fp32 row of this run (Keras first); failing that, the float
+    accuracy convert recorded in the manifest, used only when this run scored the full
+    test split (``manifests`` is empty under --limit).
+    """
     groups: dict[str, list[BenchResult]] = {}
     for r in rows:
         groups.setdefault(r.name, []).append(r)
     for group in groups.values():
         refs = [r for r in group if r.precision == "fp32" and r.accuracy is not None and r.status != schema.FAILED]
-        if not refs:
-            continue
         refs.sort(key=lambda r: (r.device != "cpu", REFERENCE_FORMATS.index(r.format) if r.format in REFERENCE_FORMATS else 9))
-        ref = refs[0]
+        if refs:
+            ref_acc, ref_f1, ref_name = refs[0].accuracy, refs[0].macro_f1, f"{refs[0].format}-fp32 ({refs[0].backend})"
+        else:
+            recorded = [convert_reference(manifests[r.bundle]) for r in group if manifests and r.bundle in manifests]
+            recorded = [x for x in recorded if x]
+            if not recorded:
+                continue
+            ref_acc, ref_f1, ref_name = recorded[0]["accuracy"], recorded[0]["macro_f1"], "keras-fp32 (recorded by convert)"
         for r in group:
             if r.accuracy is None:
                 continue
-            r.reference = f"{ref.format}-{ref.precision} ({ref.backend})"
-            r.accuracy_delta = r.accuracy - ref.accuracy
-            r.macro_f1_delta = (r.macro_f1 - ref.macro_f1) if r.macro_f1 is not None and ref.macro_f1 is not None else None
+            r.reference = ref_name
+            r.accuracy_delta = r.accuracy - ref_acc
+            r.macro_f1_delta = (r.macro_f1 - ref_f1) if r.macro_f1 is not None and ref_f1 is not None else None
 
 
 def summary(row: BenchResult) -> str:

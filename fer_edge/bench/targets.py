@@ -60,14 +60,24 @@ def read_targets(paths: list[str], role: str = "model") -> list[Target]:
 
 
 def validation_failure(manifest: Manifest) -> str:
-    """Why the converter's own check failed ('' when it passed or was not recorded).
+    """Why the converter's own accuracy check failed ('' when it passed or was not recorded).
 
-    convert records ``metrics["validation"] = {"passed": bool, "reason"/"message": str, ...}``.
+    fer-edge convert writes ``metrics = {"status": "ok" | "failed_validation", "max_drop_pp": float,
+    "retention": {"accuracy_delta_pp": float, ...}}``.
     """
-    v = manifest.metrics.get("validation") if manifest.metrics else None
-    if isinstance(v, dict) and v.get("passed") is False:
-        why = v.get("reason") or v.get("message") or v.get("error") or ""
-        return f"conversion validation failed: {why}".rstrip(": ")
-    if manifest.metrics.get("status") in ("failed-validation", "exported-but-failed-validation"):
-        return "conversion validation failed"
-    return ""
+    m = manifest.metrics or {}
+    if m.get("status") not in ("failed_validation", "exported-but-failed-validation"):
+        return ""
+    ret = m.get("retention") or {}
+    delta, limit = ret.get("accuracy_delta_pp"), m.get("max_drop_pp")
+    if delta is not None and limit is not None:
+        return f"conversion validation failed: accuracy drops {-delta:.2f} pp > --max-drop {limit} pp"
+    return "conversion validation failed"
+
+
+def convert_reference(manifest: Manifest) -> dict | None:
+    """The float reference accuracy convert measured on the full test split, if recorded."""
+    ret = (manifest.metrics or {}).get("retention") or {}
+    if ret.get("reference_accuracy") is None:
+        return None
+    return {"accuracy": ret["reference_accuracy"], "macro_f1": ret.get("reference_macro_f1"), "n": ret.get("n")}

@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""The committed CPU benchmark: every export of the edge model, its float reference and
+the mini-Xception peer on this machine, plus the issue's targets and the size of a
+runtime-only install. Writes benchmarks/results/bench_cpu.{md,json,png}.
+
+    .venv/bin/python benchmarks/bench_cpu.py                    # runs/edge_full if exported, else edge_quick
+    .venv/bin/python benchmarks/bench_cpu.py --run runs/edge_full --runs 300
+    .venv/bin/python benchmarks/bench_cpu.py --install-only     # just the runtime-only install size
+
+Targets (ratios from one run on this machine):
+  1. int8 TFLite single-image latency <= 0.5x float32 TFLite (1 thread).
+  2. Edge model more accurate than mini-Xception on FER2013 PrivateTest at <= 2x its int8 latency.
+  3. `pip install fer-edge` (no extras) is small and pulls no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from fer_edge.atomic import atomic_file, write_json  # noqa: E402
+from fer_edge.bench import report as rep  # noqa: E402
+from fer_edge.bench.core import BenchOptions, run_bench  # noqa: E402
+from fer_edge.bench.gpu import probe  # noqa: E402
+from fer_edge.bench.plot import pareto_png  # noqa: E402
+from fer_edge.bench.schema import OK, BenchReport  # noqa: E402
+
+OUT = REPO / "benchmarks" / "results"
+
+
+def pick_run(explicit: str | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    for name in ("edge_full", "edge_quick"):
+        run = REPO / "runs" / name
+        if list(run.glob("export/*/manifest.json")):
+            return run
+    sys.exit("no exported edge model under runs/*/export; run fer-edge convert first or pass --run/--export")
+
+
+def runtime_install_size(work: Path) -> dict:
+    """pip install the project without extras into a fresh venv and measure site-packages."""
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    t0 = time.time()
+    proc = subprocess.run([str(py), "-m", "pip", "install", "--quiet", str(REPO)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"ok": False, "error": proc.stderr[-1500:]}
+    seconds = time.time() - t0
+    site = Path(subprocess.check_output([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                        text=True).strip())
+    sizes: dict[str, int] = {}
+    for child in site.iterdir():
+        if child.name.endswith((".dist-info", ".pth")) or child.name in ("__pycache__", "_distutils_hack"):
+            continue
+        total = sum(f.stat().st_size for f in child.rglob("*") if f.is_file()) if child.is_dir() else child.stat().st_size
+        sizes[child.name] = total
+    # pip/setuptools come with every venv; count what `pip install fer-edge` added.
+    baseline = {"pip", "setuptools", "pkg_resources"}
+    added = {k: v for k, v in sizes.items() if k not in baseline}
+    dists = subprocess.check_output([str(py), "-m", "pip", "list", "--format=json"], text=True)
+    dists = {d["name"].lower(): d["version"] for d in json.loads(dists)}
+    imports = subprocess.run([str(py), "-c", "import sys, fer_edge.runtime, fer_edge.bundle; "
+                              "bad=[m for m in ('tensorflow','keras','torch','onnx','nncf') if m in sys.modules]; "
+                              "print(bad)"], capture_output=True, text=True, cwd=work)
+    return {
+        "ok": True,
+        "pip_install_seconds": round(seconds, 1),
+        "site_packages_mb": round(sum(added.values()) / 2**20, 1),
+        "largest": {k: round(v / 2**20, 1) for k, v in sorted(added.items(), key=lambda kv: -kv[1])[:8]},
+        "distributions": {k: v for k, v in dists.items() if k not in ("pip", "setuptools")},
+        "tensorflow_installed": any(k.startswith(("tensorflow", "tf-keras", "keras")) for k in dists),
+        "heavy_imports_after_import_fer_edge_runtime": imports.stdout.strip() or imports.stderr.strip()[-300:],
+    }
+
+
+def best(rows, **match):
+    cands = [r for r in rows if r.status == OK and all(getattr(r, k) == v for k, v in match.items())]
+    return cands[0] if cands else None
+
+
+def targets(report: BenchReport, model_name: str) -> list[dict]:
+    rows = report.results
+    out = []
+    fp32 = best(rows, name=model_name, format="tflite", precision="fp32", threads=1)
+    int8 = best(rows, name=model_name, format="tflite", precision="int8", threads=1)
+    if fp32 and int8:
+        ratio = int8.latency.p50_ms / fp32.latency.p50_ms
+        out.append({"target": "int8 TFLite p50 <= 0.5x fp32 TFLite p50 (1 thread)",
+                    "measured": f"{int8.latency.p50_ms:.3f} ms / {fp32.latency.p50_ms:.3f} ms = {ratio:.2f}x",
+                    "met": ratio <= 0.5})
+    peer_q = best(rows, role="baseline", format="tflite", threads=1)
+    if int8 and peer_q and int8.accuracy is not None and peer_q.accuracy is not None:
+        lat_ratio = int8.latency.p50_ms / peer_q.latency.p50_ms
+        out.append({"target": "edge int8 accuracy > mini-Xception accuracy (PrivateTest)",
+                    "measured": f"{int8.accuracy:.4f} vs {peer_q.accuracy:.4f} ({(int8.accuracy - peer_q.accuracy) * 100:+.2f} pt)",
+                    "met": int8.accuracy > peer_q.accuracy})
+        out.append({"target": "edge int8 latency <= 2x mini-Xception quantized TFLite latency (1 thread)",
+                    "measured": f"{int8.latency.p50_ms:.3f} ms / {peer_q.latency.p50_ms:.3f} ms = {lat_ratio:.2f}x",
+                    "met": lat_ratio <= 2.0})
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", help="a fer-edge train run folder with export/ (default: runs/edge_full, else edge_quick)")
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--limit", type=int, default=None, help="score on a subset (default: the full test split)")
+    ap.add_argument("--no-install", action="store_true", help="skip the runtime-only install measurement")
+    ap.add_argument("--install-only", action="store_true")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    install = None
+    if not args.no_install:
+        with tempfile.TemporaryDirectory(prefix="fer-edge-install-") as tmp:
+            print("measuring a runtime-only install (pip install fer-edge, no extras) ...", file=sys.stderr)
+            install = runtime_install_size(Path(tmp))
+        print(json.dumps(install, indent=2), file=sys.stderr)
+        if args.install_only:
+            write_json(args.out / "install_size.json", install)
+            return 0
+    run = pick_run(args.run)
+    paths = [str(run)] + [str(p.parent) for p in sorted(run.glob("export/*/manifest.json"))]
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    opts = BenchOptions(devices=("cpu",), warmup=args.warmup, runs=args.runs, batch=args.batch, limit=args.limit,
+                        baselines=("mini-xception",))
+    report = run_bench(paths, opts, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    report.gpu_probe = [p.to_dict() for p in probe()]
+    report.settings["command"] = command
+    report.settings["model_run"] = str(run.relative_to(REPO)) if run.is_relative_to(REPO) else str(run)
+    model_name = next((r.name for r in report.results if r.role == "model" and r.status == OK), "")
+    tg = targets(report, model_name)
+    data = report.to_dict()
+    data["targets"] = tg
+    data["runtime_only_install"] = install
+    write_json(args.out / "bench_cpu.json", data)
+    pareto_png(report, args.out / "bench_cpu.png", title=f"{model_name} vs mini-Xception, FER2013 PrivateTest, this CPU")
+    md = rep.to_markdown(report, title=f"CPU benchmark: {model_name} exports vs mini-Xception")
+    extra = [f"Command: `{command}` (model run: `{report.settings['model_run']}`).", "", "## Targets", ""]
+    extra += ["| target | measured | met |", "|---|---|---|"]
+    extra += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else 'NO'} |" for t in tg]
+    extra += ["", "## GPU", "", "not measured: no GPU on this machine. What each GPU path lacks:", ""]
+    extra += [f"- {p['key']}: {p['detail']}" for p in report.gpu_probe]
+    if install:
+        extra += ["", "## Runtime-only install (`pip install fer-edge`, no extras, fresh venv)", ""]
+        if install.get("ok"):
+            extra += [f"- site-packages added: **{install['site_packages_mb']} MiB**; TensorFlow/Keras installed: "
+                      f"{'YES' if install['tensorflow_installed'] else 'no'}; heavy modules after "
+                      f"`import fer_edge.runtime`: {install['heavy_imports_after_import_fer_edge_runtime']}",
+                      "- largest: " + ", ".join(f"{k} {v} MiB" for k, v in install["largest"].items()),
+                      "- distributions: " + ", ".join(f"{k} {v}" for k, v in install["distributions"].items())]
+        else:
+            extra += [f"- install failed: {install['error']}"]
+    md = md.replace("\n## ", "\n" + "\n".join(extra) + "\n\n## ", 1) if "\n## " in md else md + "\n".join(extra)
+    with atomic_file(args.out / "bench_cpu.md") as fh:
+        fh.write(md)
+    print(rep.text_table(report))
+    print(json.dumps(tg, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
