@@ -104,9 +104,23 @@ def test_empty_calibration_folder(source_run, tmp_path):
         (["--format", "onnx", "--int8", "--int8-io"], "--int8-io applies to --format tflite only"),
         (["--format", "tflite", "--fp16", "--int8"], "choose one precision flag"),
         (["--format", "tflite", "--fp16", "--calib", "x"], "--calib is only used by --int8"),
+        (["--format", "onnx", "--int8", "--qat"], "--qat makes an int8 TFLite model"),
     ],
 )
 def test_bad_combinations(source_run, tmp_path, args, needle):
     out = tmp_path / "out"
     result, text = _invoke(source_run, *args, "--out", out)
     _assert_clean_error(result, text, out, needle)
+
+
+@pytest.mark.slow
+def test_qat_int8_tflite(source_run, tmp_path):
+    """Quantization-aware fine-tuning in a TF_USE_LEGACY_KERAS=1 subprocess, then int8 TFLite."""
+    out = tmp_path / "out"
+    result, text = _invoke(source_run, "--format", "tflite", "--int8", "--qat", "--calib-size", "100", "--out", out)
+    assert result.exit_code == 0, text
+    m = read_bundle(out / "tflite-int8-qat").manifest
+    qat = m.quantization["profile"]["qat"]
+    assert qat["rebuild_max_abs_diff"] < 1e-4  # the tf_keras rebuild equals the Keras 3 model
+    assert qat["float_layers"] == ["Rescaling"] and qat["history"]["loss"]
+    assert m.metrics["retention"]["top1_agreement"] > 0.7  # fine-tuned, so not identical to the float model

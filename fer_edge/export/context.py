@@ -33,6 +33,7 @@ class ExportContext:
     workdir: Path
     int8_io: bool = False
     calibration_factory: Callable[[], CalibrationSet] | None = None
+    qat: dict[str, Any] | None = None  # quantization-aware training options (int8 TFLite only)
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -41,9 +41,10 @@ class ArtifactReport:
     convert_seconds: float = 0.0
     retention: dict[str, Any] | None = None
     error: str | None = None
+    qat: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in ("format", "precision", "int8_io", "status", "size_bytes", "convert_seconds", "error")}
+        d = {k: getattr(self, k) for k in ("format", "precision", "int8_io", "qat", "status", "size_bytes", "convert_seconds", "error")}
         d["path"] = str(self.path)
         d["retention"] = summary(self.retention) if self.retention else None
         return d
@@ -85,11 +86,11 @@ def resolve_formats(fmt: str) -> list[str]:
     return [fmt]
 
 
-def artifact_dirname(fmt: str, precision: str, int8_io: bool) -> str:
-    return f"{fmt}-{precision}" + ("-io" if int8_io else "")
+def artifact_dirname(fmt: str, precision: str, int8_io: bool, qat: bool = False) -> str:
+    return f"{fmt}-{precision}" + ("-qat" if qat else "") + ("-io" if int8_io else "")
 
 
-def check_options(formats: list[str], precision: str, int8_io: bool) -> None:
+def check_options(formats: list[str], precision: str, int8_io: bool, qat: bool = False) -> None:
     """Reject impossible combinations before any work is done."""
     get_quant(precision)
     for fmt in formats:
@@ -98,6 +99,8 @@ def check_options(formats: list[str], precision: str, int8_io: bool) -> None:
         raise ConfigError("--int8-io needs --int8 (it makes the int8 model's input and output int8)")
     if int8_io and formats != ["tflite"]:
         raise ConfigError("--int8-io applies to --format tflite only (ONNX and OpenVINO int8 keep float I/O)")
+    if qat and (precision != "int8" or formats != ["tflite"]):
+        raise ConfigError("--qat makes an int8 TFLite model: use it with --format tflite --int8")
 
 
 def convert(
@@ -113,15 +116,18 @@ def convert(
     evaluate: bool = True,
     progress: Callable[[str], None] | None = None,
     workdir: str | os.PathLike | None = None,
+    qat: bool | dict[str, Any] = False,
 ) -> ConvertReport:
     """Convert MODEL (a .keras file or a `fer-edge train` run folder); see `fer-edge convert --help`.
 
+    ``qat``: quantization-aware fine-tuning before int8 TFLite conversion (True, or options
+    epochs / learning_rate / batch_size / train_size; see fer_edge.export.qat.DEFAULTS).
     ``workdir``: keep the intermediates (SavedModel, float32 ONNX) there, keyed by the source
     model's sha256, so converting the same model to several precisions builds them once.
     """
     say = progress or (lambda msg: None)
     formats = resolve_formats(fmt)
-    check_options(formats, precision, int8_io)
+    check_options(formats, precision, int8_io, bool(qat))
     if max_drop is not None and max_drop < 0:
         raise ConfigError(f"--max-drop must be >= 0 percentage points, got {max_drop}")
     if calib_size is not None and calib_size < 1:
@@ -135,7 +141,7 @@ def convert(
     if source.data is None and (max_drop is not None):
         raise ConfigError(f"{model}: --max-drop needs test data; convert a `fer-edge train` run folder (its manifest names the data)")
     out_root = Path(out) if out else source.default_out
-    finals = {f: out_root / artifact_dirname(f, precision, int8_io) for f in formats}
+    finals = {f: out_root / artifact_dirname(f, precision, int8_io, bool(qat)) for f in formats}
     for f, final in finals.items():
         if final.exists() and not overwrite:
             raise FerEdgeError(f"{final} already exists; choose another --out or pass --overwrite")
@@ -178,7 +184,8 @@ def convert(
             calibration()  # fail early (e.g. an empty --calib folder) before any export
         for f in formats:
             ctx = ExportContext(source, precision, profiles[f], Path(work), int8_io=int8_io,
-                                calibration_factory=calibration)
+                                calibration_factory=calibration,
+                                qat=(dict(qat) if isinstance(qat, dict) else {}) if qat else None)
             art, error = _convert_one(ctx, f, finals[f], ref, max_drop, overwrite, say)
             report.artifacts.append(art)
             if error is not None and len(formats) == 1:
@@ -192,11 +199,13 @@ def _convert_one(
     """Build one bundle; a user-level failure is reported (and returned), never half-written."""
     spec = get_format(fmt)
     module, attr = spec.exporter.split(":")
-    art = ArtifactReport(fmt, ctx.precision, ctx.int8_io, final, "ok")
-    say(f"converting to {fmt} {ctx.precision}{' (int8 I/O)' if ctx.int8_io else ''}")
+    art = ArtifactReport(fmt, ctx.precision, ctx.int8_io, final, "ok", qat=ctx.qat is not None)
+    say(f"converting to {fmt} {ctx.precision}{' with QAT' if ctx.qat is not None else ''}{' (int8 I/O)' if ctx.int8_io else ''}")
     try:
         with atomic_dir(final, overwrite=overwrite) as tmp:
             t0 = time.perf_counter()
+            if ctx.qat is not None:
+                module, attr = "fer_edge.export.qat", "export_tflite_qat"
             exporter = getattr(importlib.import_module(module), attr)
             result = exporter(ctx, tmp)
             art.convert_seconds = time.perf_counter() - t0

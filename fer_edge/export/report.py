@@ -20,7 +20,7 @@ def format_report(report: ConvertReport) -> str:
     head = ("artifact", "status", "size KB", "x vs f32 w", "conv s", "acc %", "d acc pp", "F1 %", "d F1 pp", "agree %", "mean|dp|")
     rows = [head]
     for a in report.artifacts:
-        name = f"{a.format}-{a.precision}" + ("-io" if a.int8_io else "")
+        name = f"{a.format}-{a.precision}" + ("-qat" if a.qat else "") + ("-io" if a.int8_io else "")
         ret = a.retention or {}
         ratio = f"{report.float32_weights_bytes / a.size_bytes:.1f}" if a.size_bytes else "-"
         rows.append((

@@ -1,0 +1,102 @@
+"""Quantization-aware fine-tuning in a separate process (run by fer_edge.export.qat).
+
+tensorflow-model-optimization rejects Keras 3 models, and Keras 3 is usually already
+imported in the parent, so this runs with TF_USE_LEGACY_KERAS=1: it rebuilds the model in
+tf_keras (Keras 2) from a layer-by-layer spec, copies the weights (set_weights(get_weights())),
+checks the rebuild against the Keras 3 outputs, annotates the layers tfmot supports,
+fine-tunes, and converts to a full-integer TFLite model.
+
+    TF_USE_LEGACY_KERAS=1 python -m fer_edge.export.qat_worker WORKDIR
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def rebuild(spec: dict, weights: np.lib.npyio.NpzFile):
+    import tf_keras
+
+    tensors = {}
+    built = {}
+    for entry in spec["layers"]:
+        name, cls_name = entry["name"], entry["class"]
+        if cls_name == "InputLayer":
+            tensors[name] = tf_keras.Input(tuple(entry["shape"]), name=name)
+            continue
+        cls = getattr(tf_keras.layers, cls_name)
+        allowed = set(inspect.signature(cls.__init__).parameters) | {"name", "trainable", "dtype"}
+        cfg = {k: v for k, v in entry["config"].items() if k in allowed}
+        layer = cls(**cfg)
+        inputs = [tensors[i] for i in entry["inbound"]]
+        tensors[name] = layer(inputs if len(inputs) > 1 or cls_name in ("Concatenate", "Add", "Multiply") else inputs[0])
+        built[name] = layer
+    model = tf_keras.Model([tensors[n] for n in spec["inputs"]], [tensors[n] for n in spec["outputs"]])
+    for name, layer in built.items():
+        n = int(weights.get(f"{name}::n", np.array(0)))
+        if n:
+            layer.set_weights([weights[f"{name}::{i}"] for i in range(n)])
+    return model
+
+
+def main(work: Path) -> None:
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+    import tf_keras
+
+    spec = json.loads((work / "spec.json").read_text())
+    opts = spec["options"]
+    weights = np.load(work / "weights.npz")
+    data = np.load(work / "data.npz")
+    model = rebuild(spec, weights)
+    calib = data["calib"].astype(np.float32)
+    diff = float(np.abs(model.predict(calib, verbose=0) - data["reference"]).max())
+    result: dict = {"rebuild_max_abs_diff": diff}
+    if diff > 1e-3:
+        raise SystemExit(f"the tf_keras rebuild does not match the Keras 3 model (max |diff| {diff:.2g})")
+
+    registry = tfmot.quantization.keras.default_8bit.Default8BitQuantizeRegistry()
+    skipped = []
+
+    def annotate(layer):
+        # BatchNormalization is annotated too: quantize_apply folds Conv/Depthwise+BN(+ReLU) patterns,
+        # which matches the folded int8 TFLite graph.
+        if registry.supports(layer) or type(layer).__name__ == "BatchNormalization":
+            return tfmot.quantization.keras.quantize_annotate_layer(layer)
+        skipped.append(type(layer).__name__)
+        return layer  # stays float in training; the TFLite converter still calibrates it
+
+    annotated = tf_keras.models.clone_model(model, clone_function=annotate)
+    annotated.set_weights(model.get_weights())
+    qat = tfmot.quantization.keras.quantize_apply(annotated)
+    qat.compile(tf_keras.optimizers.Adam(opts["learning_rate"]), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    t0 = time.perf_counter()
+    hist = qat.fit(data["x"].astype(np.float32), data["y"], batch_size=opts["batch_size"], epochs=opts["epochs"], verbose=2)
+    result.update(fit_seconds=time.perf_counter() - t0, history={k: [float(v) for v in vs] for k, vs in hist.history.items()},
+                  float_layers=sorted(set(skipped)))
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(qat)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+
+    def rep():
+        for i in range(len(calib)):
+            yield [calib[i : i + 1]]
+
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8 if opts["int8_io"] else tf.float32
+    conv.inference_output_type = tf.int8 if opts["int8_io"] else tf.float32
+    (work / "model.tflite").write_bytes(conv.convert())
+    result["versions"] = {"tensorflow": tf.__version__, "tf_keras": tf_keras.__version__,
+                          "tensorflow_model_optimization": tfmot.__version__}
+    (work / "result.json").write_text(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
