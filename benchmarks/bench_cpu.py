@@ -39,9 +39,11 @@ from fer_edge.bench.schema import OK, BenchReport  # noqa: E402
 OUT = REPO / "benchmarks" / "results"
 
 
-def pick_run(explicit: str | None) -> Path:
+def pick_run(explicit: str | None, exports: list[str] | None = None) -> Path:
     if explicit:
         return Path(explicit)
+    if exports:
+        sys.exit("--export needs --run (the run folder holds the float reference)")
     for name in ("edge_full", "edge_quick"):
         run = REPO / "runs" / name
         if list(run.glob("export/*/manifest.json")):
@@ -116,6 +118,7 @@ def targets(report: BenchReport, model_name: str) -> list[dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", help="a fer-edge train run folder with export/ (default: runs/edge_full, else edge_quick)")
+    ap.add_argument("--export", nargs="+", help="bundle folders to measure instead of <run>/export/*")
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--batch", type=int, default=32)
@@ -134,8 +137,9 @@ def main() -> int:
         if args.install_only:
             write_json(args.out / "install_size.json", install)
             return 0
-    run = pick_run(args.run)
-    paths = [str(run)] + [str(p.parent) for p in sorted(run.glob("export/*/manifest.json"))]
+    run = pick_run(args.run, args.export)
+    exports = args.export or [str(p.parent) for p in sorted(run.glob("export/*/manifest.json"))]
+    paths = [str(run)] + exports  # the run folder is the Keras float reference bundle
     command = " ".join([Path(sys.executable).name, *sys.argv])
     opts = BenchOptions(devices=("cpu",), warmup=args.warmup, runs=args.runs, batch=args.batch, limit=args.limit,
                         baselines=("mini-xception",))

@@ -129,9 +129,17 @@ def test_rpi_auth_failure(sshd, bundles):
         run_bench([str(bundles["int8"])], _opts(sshd, host="fer-pi-stranger"))
 
 
-def test_rpi_unknown_host_key_is_refused(sshd, bundles):
-    with pytest.raises(RemoteError, match="host key"):
-        run_bench([str(bundles["int8"])], _opts(sshd, host="fer-pi-unknown-key"))
+def test_rpi_unknown_host_key_is_refused_cli(sshd, bundles):
+    """Through the CLI: one `error:` line, no traceback, non-zero exit."""
+    from click.testing import CliRunner
+
+    from fer_edge.cli.main import main as cli
+
+    res = CliRunner().invoke(cli, ["bench", str(bundles["int8"]), "--device", "rpi", "--host", "fer-pi-unknown-key",
+                                   "--ssh-config", sshd["config"], "--limit", "20"])
+    assert res.exit_code == 2
+    assert res.stderr.splitlines()[-1].startswith("error: host key of fer-pi-unknown-key is unknown or has changed")
+    assert "Traceback" not in res.output
 
 
 def test_rpi_missing_package(sshd, bundles, tmp_path):
