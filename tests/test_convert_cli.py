@@ -124,3 +124,20 @@ def test_qat_int8_tflite(source_run, tmp_path):
     assert qat["rebuild_max_abs_diff"] < 1e-4  # the tf_keras rebuild equals the Keras 3 model
     assert qat["float_layers"] == ["Rescaling"] and qat["history"]["loss"]
     assert m.metrics["retention"]["top1_agreement"] > 0.7  # fine-tuned, so not identical to the float model
+
+
+def test_efficientnet_like_int8_risk_is_detected(source_run):
+    import keras
+
+    from fer_edge.export.source import int8_risk, load_source
+
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, activation="swish")(inp)
+    se = keras.layers.GlobalAveragePooling2D(keepdims=True)(x)
+    se = keras.layers.Conv2D(8, 1, activation="sigmoid")(se)
+    x = keras.layers.Multiply()([x, se])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    risky = keras.Model(inp, keras.layers.Dense(7, activation="softmax")(x))
+    warning = int8_risk(risky)
+    assert warning and "EfficientNet-Lite0" in warning and "--fp16" in warning
+    assert int8_risk(load_source(source_run).model) is None  # ReLU CNN: no warning

@@ -89,7 +89,7 @@ def export_tflite_qat(ctx: ExportContext, out_dir: Path) -> ExportResult:
     meta = ctx.embedded_metadata("tflite", {**quant, "output_kind": ctx.output_kind(), "qat": True})
     (out_dir / "model.tflite").write_bytes(add_metadata(flat, METADATA_NAME, ctx.metadata_json(meta).encode()))
     settings = {"converter": "tfmot quantize_apply + TFLiteConverter.from_keras_model (tf_keras)", "qat": {
-        **opts, "train_images": int(len(idx)), **{k: result[k] for k in ("rebuild_max_abs_diff", "fit_seconds", "history", "float_layers")}}}
+        **opts, "train_images": int(len(idx)), **{k: result[k] for k in ("rebuild_max_abs_diff", "prefit_top1_agreement", "fit_seconds", "history", "float_layers")}}}
     return ExportResult(["model.tflite"], quantization=quant, versions=result["versions"], settings=settings)
 
 

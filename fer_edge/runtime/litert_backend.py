@@ -53,7 +53,8 @@ class LiteRTBackend:
         self.output_dtype = np.dtype(self._out["dtype"])
         self.input_quantization = self._in["quantization"]
         self.output_quantization = self._out["quantization"]
-        self._batch = int(self._in["shape"][0])
+        self._batch = self._native = int(self._in["shape"][0])
+        self._loop = False  # set when the graph cannot be resized to another batch size
 
     def _set_batch(self, n: int) -> None:
         # Resize once per new batch size; the interpreter keeps the allocation afterwards.
@@ -61,14 +62,25 @@ class LiteRTBackend:
             return
         shape = list(self._in["shape"])
         shape[0] = n
-        self._interp.resize_tensor_input(self._in["index"], shape, strict=False)
-        self._interp.allocate_tensors()
+        try:
+            self._interp.resize_tensor_input(self._in["index"], shape, strict=False)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError):
+            self._loop = True
+            self._interp.resize_tensor_input(self._in["index"], [self._native, *shape[1:]], strict=False)
+            self._interp.allocate_tensors()
+            n = self._native
         self._in = self._interp.get_input_details()[0]
         self._out = self._interp.get_output_details()[0]
         self._batch = n
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        if self._loop and len(x) != self._native:
+            step = self._native
+            return np.concatenate([self.run(x[i : i + step]) for i in range(0, len(x), step)])
         self._set_batch(len(x))
+        if self._loop and len(x) != self._native:
+            return self.run(x)
         self._interp.set_tensor(self._in["index"], np.ascontiguousarray(x, dtype=self.input_dtype))
         self._interp.invoke()
         return self._interp.get_tensor(self._out["index"]).copy()

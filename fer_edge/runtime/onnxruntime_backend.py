@@ -51,6 +51,12 @@ class OnnxRuntimeBackend:
         if inputs[0].type not in _DTYPES:
             raise ConfigError(f"{model_path}: unsupported input type {inputs[0].type}")
         self.input_dtype = np.dtype(_DTYPES[inputs[0].type])
+        batch = inputs[0].shape[0] if inputs[0].shape else None
+        self._fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return self._sess.run([self._out_name], {self._in_name: np.ascontiguousarray(x, dtype=self.input_dtype)})[0]
+        x = np.ascontiguousarray(x, dtype=self.input_dtype)
+        if self._fixed_batch is not None and len(x) != self._fixed_batch:  # a static-batch graph: loop
+            step = self._fixed_batch
+            return np.concatenate([self.run(x[i : i + step]) for i in range(0, len(x), step)])
+        return self._sess.run([self._out_name], {self._in_name: x})[0]

@@ -41,7 +41,13 @@ class OpenVINOBackend:
             raise ModelError(f"{model_path}: expected one input and one output")
         self.input_dtype = np.dtype(self._compiled.inputs[0].get_element_type().to_dtype())
         self._request = self._compiled.create_infer_request()
+        batch = self._compiled.inputs[0].get_partial_shape()[0]
+        self._fixed_batch = None if batch.is_dynamic else batch.get_length()
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        self._request.infer({0: np.ascontiguousarray(x, dtype=self.input_dtype)})
+        x = np.ascontiguousarray(x, dtype=self.input_dtype)
+        if self._fixed_batch is not None and len(x) != self._fixed_batch:  # a static-batch IR: loop
+            step = self._fixed_batch
+            return np.concatenate([self.run(x[i : i + step]) for i in range(0, len(x), step)])
+        self._request.infer({0: x})
         return self._request.get_output_tensor(0).data.copy()
