@@ -123,7 +123,8 @@ def test_qat_int8_tflite(source_run, tmp_path):
     qat = m.quantization["profile"]["qat"]
     assert qat["rebuild_max_abs_diff"] < 1e-4  # the tf_keras rebuild equals the Keras 3 model
     assert qat["float_layers"] == ["Rescaling"] and qat["history"]["loss"]
-    assert m.metrics["retention"]["top1_agreement"] > 0.7  # fine-tuned, so not identical to the float model
+    assert qat["prefit_top1_agreement"] > 0.9  # fake-quant ranges warmed up, BatchNorm frozen
+    assert m.metrics["retention"]["top1_agreement"] > 0.9  # self-distilled: stays close to the float model
 
 
 def test_efficientnet_like_int8_risk_is_detected(source_run):

@@ -21,7 +21,8 @@ from .calibration import stratified_indices
 from .context import ExportContext, ExportResult
 from .datasource import dataset_for, role
 
-DEFAULTS = {"epochs": 1, "learning_rate": 1e-5, "batch_size": 64, "train_size": 6000}
+DEFAULTS = {"epochs": 1, "learning_rate": 1e-5, "batch_size": 64, "train_size": 6000,
+            "ema_decay": 0.9, "range_warmup_epochs": 3}
 
 
 def graph_spec(model) -> dict[str, Any]:
@@ -73,8 +74,12 @@ def export_tflite_qat(ctx: ExportContext, out_dir: Path) -> ExportResult:
     idx = stratified_indices(train.labels, int(opts["train_size"]), seed=1)
     calib = ctx.calibration().x
     reference = src.model.predict(calib, verbose=0)
-    np.savez(work / "data.npz", x=src.input.preprocess(train.images[idx]).astype(np.float16),
-             y=train.labels[idx], calib=calib, reference=reference)
+    x = src.input.preprocess(train.images[idx])
+    # Fine-tuning targets are the float model's own probabilities (self-distillation): QAT should
+    # learn to survive quantization, not drift away from the model it replaces.
+    soft = np.asarray(src.model.predict(x, batch_size=128, verbose=0), dtype=np.float32)
+    np.savez(work / "data.npz", x=x.astype(np.float16), y=train.labels[idx], soft=soft, calib=calib,
+             reference=reference)
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.run([sys.executable, "-m", "fer_edge.export.qat_worker", str(work)], env=env,
                           capture_output=True, text=True)

@@ -4,7 +4,7 @@ tensorflow-model-optimization rejects Keras 3 models, and Keras 3 is usually alr
 imported in the parent, so this runs with TF_USE_LEGACY_KERAS=1: it rebuilds the model in
 tf_keras (Keras 2) from a layer-by-layer spec, copies the weights (set_weights(get_weights())),
 checks the rebuild against the Keras 3 outputs, annotates the layers tfmot supports,
-fine-tunes, and converts to a full-integer TFLite model.
+fine-tunes on the float model's own probabilities (self-distillation), and converts to a full-integer TFLite model.
 
     TF_USE_LEGACY_KERAS=1 python -m fer_edge.export.qat_worker WORKDIR
 """
@@ -45,6 +45,21 @@ def rebuild(spec: dict, weights: np.lib.npyio.NpzFile):
     return model
 
 
+def faster_range_tracking(ema_decay: float) -> None:
+    """tfmot tracks activation ranges with a hard-coded EMA decay of 0.999, starting from [-6, 6]:
+    that needs thousands of steps to converge, far more than a short fine-tune on a small CPU
+    has. A lower decay (this process only) lets the warm-up below set the ranges in ~50 steps."""
+    from tensorflow_model_optimization.python.core.quantization.keras import quant_ops
+
+    original = quant_ops.MovingAvgQuantize
+
+    def moving_avg_quantize(*args, **kwargs):
+        kwargs["ema_decay"] = ema_decay
+        return original(*args, **kwargs)
+
+    quant_ops.MovingAvgQuantize = moving_avg_quantize
+
+
 def main(work: Path) -> None:
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
@@ -61,6 +76,11 @@ def main(work: Path) -> None:
     if diff > 1e-3:
         raise SystemExit(f"the tf_keras rebuild does not match the Keras 3 model (max |diff| {diff:.2g})")
 
+    # BatchNorm in inference mode throughout: its statistics must not drift with the warm-up and
+    # fine-tuning batches (the int8 graph folds the trained statistics).
+    for layer in model.layers:
+        if isinstance(layer, tf_keras.layers.BatchNormalization):
+            layer.trainable = False
     registry = tfmot.quantization.keras.default_8bit.Default8BitQuantizeRegistry()
     skipped = []
 
@@ -74,14 +94,20 @@ def main(work: Path) -> None:
 
     annotated = tf_keras.models.clone_model(model, clone_function=annotate)
     annotated.set_weights(model.get_weights())
+    faster_range_tracking(float(opts["ema_decay"]))
     qat = tfmot.quantization.keras.quantize_apply(annotated)
+    # Range warm-up: training-mode forward passes over the calibration set update only the
+    # activation min/max (frozen BatchNorm stays in inference mode; no weights change).
+    for _ in range(int(opts["range_warmup_epochs"])):
+        for i in range(0, len(calib), 16):
+            qat(calib[i : i + 16], training=True)
     # before any fine-tuning the fake-quantized model should agree with the float one about as
     # well as post-training int8 does; a low value means the rebuild/annotation went wrong
     pre = qat.predict(calib, verbose=0)
     result["prefit_top1_agreement"] = float((pre.argmax(1) == data["reference"].argmax(1)).mean())
-    qat.compile(tf_keras.optimizers.Adam(opts["learning_rate"]), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    qat.compile(tf_keras.optimizers.Adam(opts["learning_rate"]), "categorical_crossentropy")
     t0 = time.perf_counter()
-    hist = qat.fit(data["x"].astype(np.float32), data["y"], batch_size=opts["batch_size"], epochs=opts["epochs"], verbose=2)
+    hist = qat.fit(data["x"].astype(np.float32), data["soft"], batch_size=opts["batch_size"], epochs=opts["epochs"], verbose=2)
     result.update(fit_seconds=time.perf_counter() - t0, history={k: [float(v) for v in vs] for k, vs in hist.history.items()},
                   float_layers=sorted(set(skipped)))
 
