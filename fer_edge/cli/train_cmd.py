@@ -17,16 +17,17 @@ import click
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None, help="Override the learning rate (all stages).")
 @click.option("--seed", type=int, default=None)
+@click.option("--weights", default=None, help="Backbone weights: a local file, 'imagenet' or 'none' (overrides the recipe).")
 @click.option("--limit", type=int, default=None, help="Cap each split to ~N samples (quick runs).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, seed, limit, resume, overwrite, as_json):
+def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, seed, weights, limit, resume, overwrite, as_json):
     """Train a recipe into a run folder (model.keras + manifest.json + metrics, plots, report)."""
     from ..training.recipes import load_recipe, with_overrides
     from ..training.trainer import train as run_train
 
-    recipe = with_overrides(load_recipe(recipe_name), epochs, batch_size, lr, seed, protocol)
+    recipe = with_overrides(load_recipe(recipe_name), epochs, batch_size, lr, seed, protocol, weights)
     summary = run_train(recipe, data_path, out, kind=kind, resume=resume, overwrite=overwrite,
                         log=(lambda s: None) if as_json else (lambda s: click.echo(s)), limit=limit)
     if as_json:

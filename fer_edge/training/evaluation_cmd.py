@@ -75,9 +75,13 @@ def evaluate_model(
     out: str | Path | None = None,
     tsne_samples: int = 1500,
 ) -> dict[str, Any]:
+    import warnings
+
     from .evaluate import features, metrics_for, predict
     from . import report
 
+    # Keras notes that a model's named input received a plain tensor: noise here.
+    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
     model_path = Path(model)
     keras_model, spec, model_labels, prov = _model_and_spec(model_path, labels, input_norm, color, interpolation)
     ds, kind = tdata.load(data_path, kind)
@@ -93,6 +97,8 @@ def evaluate_model(
         if not prov or "data" not in prov:
             raise ConfigError(f"{model_path}: not a bundle with a stored test selector; use --protocol split")
         selector = prov["data"]["test"]
+        if prov["data"].get("subset"):  # quick runs reduce the dataset before selecting
+            ds = select(ds, prov["data"]["subset"])
     elif protocol == "all":
         selector = {}
     else:

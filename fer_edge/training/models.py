@@ -31,7 +31,10 @@ def build_model(model_cfg: dict[str, Any], input_shape: tuple[int, int, int], nu
     fn = BUILDERS.get(builder)
     if fn is None:
         raise ConfigError(f"unknown model builder {builder!r}; choose one of {', '.join(BUILDERS)}")
-    return fn(model_cfg, input_shape, num_classes)
+    model, info = fn(model_cfg, input_shape, num_classes)
+    if model_cfg.get("substitution"):  # a recipe that deliberately swaps the paper's backbone
+        info["substitution"] = str(model_cfg["substitution"])
+    return model, info
 
 
 # ---------------------------------------------------------------- shared pieces
@@ -190,8 +193,9 @@ def resnet50(cfg, input_shape, num_classes):
     except Exception as exc:
         sub = cfg.get("substitute")
         msg = (
-            f"cannot load ResNet50 weights {weights!r} ({type(exc).__name__}: {str(exc)[:160]}); "
-            "pass a local file with weights = \"/path/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5\""
+            f"cannot load ResNet50 weights {weights!r} ({type(exc).__name__}: {str(exc)[:200]}); "
+            "offline, pass a local file: --weights /path/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5, "
+            "or use the recipe resnet50_fer2013_substitute"
         )
         if not sub:
             raise ModelError(msg) from exc
@@ -272,6 +276,44 @@ def set_trainable(model, trainable: str, freeze_bn: bool = True) -> None:
     for layer in model.layers:
         if not is_backbone(layer):
             layer.trainable = True
+
+
+def recalibrate_bn(model, x, batch: int = 128) -> int:
+    """Give folded BatchNorm layers real statistics without changing the model's output.
+
+    The shared MobileNetV2 1.0 weights have BN folded (gamma 1, beta = bias, mean 0, var 1),
+    so BN can only run in inference mode. Here each backbone BN gets the mean/variance of
+    its input on ``x`` (float model input) and gamma/beta are rescaled so that inference
+    computes exactly the same function; training mode then normalizes with batch statistics
+    close to those, so BN can be trained like an ordinary one. Returns the layers changed.
+    """
+    import keras
+    import numpy as np
+
+    bns = [layer for layer in model.layers
+           if isinstance(layer, keras.layers.BatchNormalization) and is_backbone(layer)]
+    if not bns:
+        return 0
+    probe = keras.Model(model.inputs, [bn.input for bn in bns])
+    sums = None
+    n = 0
+    for i in range(0, len(x), batch):
+        outs = probe(x[i : i + batch], training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        stats = [(np.asarray(o, np.float64).reshape(-1, o.shape[-1])) for o in outs]
+        part = [(a.sum(0), (a * a).sum(0), a.shape[0]) for a in stats]
+        sums = part if sums is None else [(s0 + p0, s1 + p1, c + pc) for (s0, s1, c), (p0, p1, pc) in zip(sums, part)]
+        n += 1
+    for bn, (s0, s1, c) in zip(bns, sums):
+        mu = s0 / c
+        var = np.maximum(s1 / c - mu * mu, 0.0)
+        gamma, beta, mm, mv = [np.asarray(w, np.float64) for w in bn.get_weights()]
+        eps = bn.epsilon
+        old = gamma / np.sqrt(mv + eps)
+        new_gamma = old * np.sqrt(var + eps)
+        new_beta = beta + old * (mu - mm)
+        bn.set_weights([w.astype(np.float32) for w in (new_gamma, new_beta, mu, var)])
+    return len(bns)
 
 
 def penultimate(model):

@@ -53,12 +53,23 @@ def tasks(recipe_data: dict[str, Any], ds: FaceDataset, spec: InputSpec, seed: i
     selector, so the reduced split is still re-creatable from provenance."""
     _, cfg = protocol_config(recipe_data)
     kind = cfg.get("type", "fixed")
+    subset = None
     if limit:
-        if ds.subjects is None or kind == "fixed":
-            cfg = {**cfg, **{r: _limited(ds, cfg[r], limit, seed) for r in ("train", "val", "test") if r in cfg}}
-        if kind != "fixed":
-            keep = select(ds, _limited(ds, {}, limit, seed))
-            ds = keep
+        roles = [cfg[r] for r in ("train", "val", "test") if r in cfg]
+        if kind == "fixed" and not any("holdout" in sel for sel in roles):
+            cfg = {**cfg, **{r: _limited(ds, cfg[r], limit, seed) for r in ("train", "val", "test")}}
+        else:
+            # Shrink the whole dataset first (recorded as data.subset: apply it before the selectors).
+            subset = _limited(ds, {}, limit * 3, seed)
+            ds = select(ds, subset) if subset else ds
+    for task in _tasks(kind, cfg, recipe_data, ds, spec, seed):
+        if subset:
+            task.selectors["subset"] = subset
+            task.notes.append(f"quick run: dataset reduced first with selector {subset}")
+        yield task
+
+
+def _tasks(kind, cfg, recipe_data, ds, spec, seed) -> Iterator[Task]:
     if kind == "fixed":
         yield _fixed(cfg, ds, spec)
     elif kind == "loso":
@@ -70,11 +81,9 @@ def tasks(recipe_data: dict[str, Any], ds: FaceDataset, spec: InputSpec, seed: i
 
 
 def _limited(ds: FaceDataset, sel: dict[str, Any], limit: int, seed: int) -> dict[str, Any]:
-    n = len(select(ds, sel))
+    n = len(select(ds, sel)) if sel else len(ds)
     if n <= limit:
         return sel
-    if "holdout" in sel:  # select() takes one holdout: pre-select a random subset of the split instead
-        raise ConfigError(f"--limit cannot shrink selector {sel} (it already has a holdout)")
     return {**sel, "holdout": {"fraction": limit / n, "seed": seed, "part": "holdout"}}
 
 

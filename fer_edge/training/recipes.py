@@ -80,6 +80,7 @@ def with_overrides(
     lr: float | None = None,
     seed: int | None = None,
     protocol: str | None = None,
+    weights: str | None = None,
 ) -> Recipe:
     """A copy with CLI overrides applied; the overrides are recorded in the recipe dict."""
     data = copy.deepcopy(recipe.data)
@@ -118,6 +119,8 @@ def with_overrides(
                 f"recipe {recipe.name!r} has no protocol {protocol!r}; it has: {', '.join(protocols) or 'none'}"
             )
         data["data"]["protocol"] = applied["protocol"] = protocol
+    if weights is not None:  # e.g. a local ResNet50 notop .h5 when offline
+        data["model"]["weights"] = applied["weights"] = weights
     if applied:
         data["overrides"] = applied
     return Recipe(name=recipe.name, data=data, source=recipe.source, sha256=recipe.sha256)

@@ -81,7 +81,12 @@ def plot_tsne(feat: np.ndarray, y: np.ndarray, labels: Sequence[str], path: Path
 
     plt = _plt()
     perplexity = float(min(30, max(2, (len(feat) - 1) // 3)))
-    emb = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(feat)
+    feat = np.nan_to_num(np.asarray(feat, np.float64))
+    # PCA init divides by the variance: a collapsed model (constant features) needs random init.
+    init = "pca" if feat.std(0).max() > 1e-9 else "random"
+    if init == "random":
+        title += " (features collapsed: all equal)"
+    emb = TSNE(n_components=2, perplexity=perplexity, init=init, random_state=seed).fit_transform(feat)
     fig, ax = plt.subplots(figsize=(6, 5))
     for i, name in enumerate(labels):
         sel = y == i

@@ -125,8 +125,9 @@ def _provenance(recipe, task: Task, ds, data_path, kind, seed, info, extra) -> d
         "protocol_name": pname,
         "fold": task.name,
     }
-    if "note" in sel:
-        data["note"] = sel["note"]
+    for key in ("note", "subset"):  # subset: a quick run's reduction, applied before the selectors
+        if key in sel:
+            data[key] = sel[key]
     return {
         "recipe": recipe.name,
         "recipe_source": recipe.source,
@@ -162,6 +163,13 @@ def _run_task(recipe, task, spec, ds, data_path, kind, folder: Path, seed, resum
         log(f"SUBSTITUTION: {info['substitution']}")
     mcfg = recipe.section("model")
     freeze_bn = bool(mcfg.get("freeze_bn", mcfg.get("builder") == "mobilenetv2"))
+    if mcfg.get("bn_recalibrate"):
+        from .data import apply_scale
+        from .models import recalibrate_bn
+
+        sample = task.train.x[np.random.default_rng(seed).permutation(len(task.train.x))[:1024]]
+        changed = recalibrate_bn(model, apply_scale(sample, spec))
+        log(f"BatchNorm recalibrated on {len(sample)} training images ({changed} layers): trainable in training mode")
     scale = (float(spec.scale), tuple(float(o) for o in spec.offset))
     t0 = time.time()
     if recipe.data["train"].get("cache_features"):

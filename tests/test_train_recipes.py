@@ -1,0 +1,224 @@
+"""`fer-edge train`: every recipe trains a short run on a few hundred real images and
+leaves a complete run folder (bundle manifest, metrics, history, plots, report); resume
+after kill -9 continues from the saved epoch; `fer-edge eval` reproduces the numbers.
+
+The real images come from ../shared (skipped when absent): a small FER2013 csv is cut
+from the real one, JAFFE is small already.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_edge.bundle import read_bundle
+from fer_edge.errors import ConfigError, ModelError
+from fer_edge.training.recipes import builtin_names, load_recipe, with_overrides
+
+PAPER_RECIPES = ["jaffe_mobilenetv2", "efficientnet_fer2013", "resnet50_fer2013", "custom_cnn_fer4"]
+
+
+@pytest.fixture(scope="session")
+def small_fer_csv(fer2013_csv, tmp_path_factory) -> Path:
+    """~300 real FER2013 rows (all three splits, every class) in the original csv format."""
+    with gzip.open(fer2013_csv, "rt") as fh:
+        lines = fh.read().splitlines()
+    header, rows = lines[0], lines[1:]
+    rng = np.random.default_rng(0)
+    want = {"Training": 160, "PublicTest": 70, "PrivateTest": 70}
+    picked = []
+    for usage, n in want.items():
+        idx = [i for i, r in enumerate(rows) if r.endswith(usage)]
+        picked += sorted(rng.choice(idx, n, replace=False).tolist())
+    path = tmp_path_factory.mktemp("fer") / "fer2013_small.csv"
+    path.write_text("\n".join([header] + [rows[i] for i in sorted(picked)]) + "\n")
+    return path
+
+
+def _quick(name: str, epochs: int = 1, **data_changes):
+    r = with_overrides(load_recipe(name), epochs=epochs, batch_size=32)
+    r.data["report"] = {"tsne_samples": 60}
+    for key, value in data_changes.items():
+        r.data["data"]["protocols"][r.data["data"]["protocol"]][key] = value
+    return r
+
+
+def _assert_run(folder: Path, epochs: int, labels: tuple[str, ...]) -> dict:
+    bundle = read_bundle(folder)  # verifies the model file's sha256
+    m = bundle.manifest
+    assert (m.format, m.precision, m.model_file) == ("keras", "fp32", "model.keras")
+    assert tuple(m.labels) == labels
+    prov = m.provenance
+    for key in ("recipe", "recipe_sha256", "recipe_data", "seed", "data", "backbone_weights"):
+        assert key in prov, key
+    for key in ("path", "kind", "labels", "train", "val", "test", "protocol"):
+        assert key in prov["data"], key
+    assert {"test_accuracy", "test_macro_f1"} <= set(m.metrics)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for split in ("val", "test"):
+        for key in ("accuracy", "macro_f1", "per_class", "confusion_matrix", "n"):
+            assert key in metrics[split], (split, key)
+        assert set(metrics[split]["per_class"]) >= set(labels)
+        assert 0.0 <= metrics[split]["accuracy"] <= 1.0
+    hist = (folder / "history.csv").read_text().strip().splitlines()
+    assert len(hist) == 1 + epochs and hist[0].startswith("epoch,")
+    for plot in ("curves.png", "confusion_test.png", "tsne_test.png"):
+        p = folder / "plots" / plot
+        assert p.is_file() and p.stat().st_size > 1000, plot
+        assert p.read_bytes()[:4] == b"\x89PNG"
+    assert "accuracy" in (folder / "report.md").read_text()
+    return metrics
+
+
+def test_builtin_recipes_load():
+    names = builtin_names()
+    for name in PAPER_RECIPES + ["edge_mobilenetv2_64", "resnet50_fer2013_substitute", "efficientnet_b0_fer2013"]:
+        assert name in names
+    for name in names:
+        r = load_recipe(name)
+        assert r.name == name and len(r.sha256) == 64 and r.epochs >= 1
+
+
+def test_recipe_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown recipe"):
+        load_recipe("no_such_recipe")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = 'x'\n[data\n")
+    with pytest.raises(ConfigError, match="not a valid TOML"):
+        load_recipe(bad)
+    with pytest.raises(ConfigError, match="--epochs"):
+        with_overrides(load_recipe("edge_mobilenetv2_64"), epochs=0)
+    with pytest.raises(ConfigError, match="no protocol"):
+        with_overrides(load_recipe("edge_mobilenetv2_64"), protocol="loso")
+
+
+def test_overrides_are_recorded():
+    r = with_overrides(load_recipe("edge_mobilenetv2_64"), epochs=3, batch_size=16, lr=1e-4, seed=7)
+    assert r.epochs == 3 and r.stages[0]["trainable"] == "head"
+    assert r.data["train"]["batch_size"] == 16 and r.data["overrides"]["seed"] == 7
+    assert all("lr" not in s for s in r.stages) and r.data["train"]["lr"] == 1e-4
+
+
+def test_edge_recipe_run_and_eval(small_fer_csv, tmp_path):
+    """Two stages (head, then all), a bundle that convert can re-test, and `fer-edge eval`."""
+    import keras
+
+    from fer_edge.data.dataset import select
+    from fer_edge.training.data import load
+    from fer_edge.training.evaluation_cmd import evaluate_model
+    from fer_edge.training.trainer import train
+
+    out = tmp_path / "edge"
+    summary = train(_quick("edge_mobilenetv2_64", epochs=2), small_fer_csv, out, log=lambda s: None)
+    metrics = _assert_run(out, 2, ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"))
+    assert summary["test_accuracy"] == metrics["test"]["accuracy"]
+    m = read_bundle(out).manifest
+    # The convert helper's path: load_model + load(path, kind) + select(test selector).
+    model = keras.models.load_model(out / "model.keras")
+    ds, _ = load(m.provenance["data"]["path"], m.provenance["data"]["kind"])
+    test = select(ds, m.provenance["data"]["test"])
+    acc = float((model.predict(m.input.preprocess(test.images), verbose=0).argmax(1) == test.labels).mean())
+    assert acc == pytest.approx(metrics["test"]["accuracy"], abs=1e-6)
+    assert not any(isinstance(layer, keras.Model) for layer in model.layers)  # flat: no nested backbone
+    res = evaluate_model(out, small_fer_csv, out=tmp_path / "ev")
+    assert res["summary"]["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1e-6)
+    assert (tmp_path / "ev" / "plots" / "tsne_test.png").stat().st_size > 1000
+
+
+def test_eval_errors(tmp_path, small_fer_csv):
+    from fer_edge.training.evaluation_cmd import evaluate_model
+
+    with pytest.raises(ModelError, match="no such model"):
+        evaluate_model(tmp_path / "missing.keras", small_fer_csv)
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="cannot load"):
+        evaluate_model(junk, small_fer_csv)
+
+
+def test_resume_after_kill(small_fer_csv, tmp_path):
+    """kill -9 during epoch 2; --resume continues at epoch 2 with epoch 1's history kept."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "fer_edge", "train", "--recipe", "custom_cnn_fer4", "--data", str(small_fer_csv),
+           "--out", str(out), "--epochs", "3", "--batch-size", "8"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    state = out / "checkpoints" / "state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if state.is_file() and json.loads(state.read_text())["epoch"] >= 1:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "training ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = json.loads(state.read_text())
+    assert first["epoch"] == 1 and not (out / "manifest.json").exists()
+    done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resuming after epoch 1/3" in done.stdout
+    assert "epoch 1/3\n" not in done.stdout  # epoch 1 was not trained again
+    with open(out / "history.csv") as fh:
+        hist = list(csv.DictReader(fh))
+    assert [row["epoch"] for row in hist] == ["1", "2", "3"]
+    assert float(hist[0]["accuracy"]) == pytest.approx(first["history"][0]["accuracy"])
+    read_bundle(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["efficientnet_fer2013", "custom_cnn_fer4", "resnet50_fer2013_substitute"])
+def test_fer2013_paper_recipes(name, small_fer_csv, tmp_path):
+    from fer_edge.training.trainer import train
+
+    out = tmp_path / name
+    train(_quick(name), small_fer_csv, out, log=lambda s: None)
+    labels = ("happy", "sad", "neutral", "surprise") if name == "custom_cnn_fer4" else (
+        "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    metrics = _assert_run(out, 1, labels)
+    prov = read_bundle(out).manifest.provenance
+    if name == "efficientnet_fer2013":
+        assert "Lite0" in prov["backbone_weights"] and "ckplus48" in metrics.get("cross", {})
+        assert "contempt" not in metrics["cross"]["ckplus48"]["labels"]
+    if name == "resnet50_fer2013_substitute":
+        assert "ResNet50" in prov["substitution"]
+        assert prov["data"]["train"]["holdout"]["fraction"] == 0.2
+
+
+@pytest.mark.slow
+def test_resnet50_offline_fails_clearly(small_fer_csv, tmp_path):
+    from fer_edge.training.trainer import train
+
+    with pytest.raises(ModelError, match="ResNet50 weights"):
+        train(_quick("resnet50_fer2013"), small_fer_csv, tmp_path / "r", log=lambda s: None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("protocol", ["paper", "loso"])
+def test_jaffe_recipe(protocol, jaffe_dir, tmp_path):
+    from fer_edge.training.trainer import train
+
+    r = with_overrides(load_recipe("jaffe_mobilenetv2"), epochs=1, protocol=protocol)
+    r.data["report"] = {"tsne_samples": 40}
+    r.data["data"]["protocols"][protocol]["copies"] = 2
+    if protocol == "loso":
+        r.data["data"]["protocols"]["loso"]["folds"] = ["KA", "KL"]
+    out = tmp_path / protocol
+    train(r, jaffe_dir, out, log=lambda s: None)
+    metrics = _assert_run(out, 1, ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"))
+    prov = read_bundle(out).manifest.provenance
+    if protocol == "paper":
+        assert "LEAKS" in prov["data"]["protocol"]
+    else:
+        assert set(metrics["per_fold"]) == {"loso-KA", "loso-KL"}
+        assert prov["data"]["test"] == {"subjects": ["KA"]}
+        assert read_bundle(out / "folds" / "loso-KL").manifest.provenance["data"]["test"] == {"subjects": ["KL"]}
