@@ -79,7 +79,8 @@ def predict(images, model, backend, threads, detector, score_threshold, whole_im
 @click.option("--detect-every", type=int, default=1, show_default=True,
               help="Run the face detector every N frames and track boxes in between.")
 @click.option("--detect-width", type=int, default=320, show_default=True,
-              help="Width of the image the detector sees (0 = full frame; picamera: the lores stream).")
+              help="Width of the image the detector sees (0 = full frame; picamera: the lores stream). "
+                   "Cost grows with its area; raise it for faces far from the camera.")
 @click.option("--resolution", default="640x480", show_default=True, help="Camera resolution WIDTHxHEIGHT.")
 @click.option("--single-face", is_flag=True, help="Only the largest face (kiosk mode).")
 @click.option("--smooth", "smoothing", default="ema:0.5", show_default=True,
