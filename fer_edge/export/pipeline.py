@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import tempfile
 import time
@@ -28,6 +29,8 @@ from .retention import Reference, evaluate_bundle, summary
 from .source import SourceModel, int8_risk, load_source
 
 DEFAULT_CALIB_SIZE = 300
+# The float model's test outputs, reused when one process converts the same model several times.
+_REFERENCES: dict[tuple, Reference] = {}
 
 
 @dataclass
@@ -157,9 +160,14 @@ def convert(
     if evaluate and source.data is not None:
         say("evaluating the float Keras model on the test selection")
         data = source.data
-        test = role(dataset_for(data, source.run_dir, cache), data, "test")
-        ref = Reference.from_keras(source.model, source.input, test.images, test.labels, test.label_names,
-                                   data.get("test"), str(data["path"]))
+        key = (source.sha256, json.dumps(data, sort_keys=True, default=str))
+        ref = _REFERENCES.get(key)
+        if ref is None:
+            test = role(dataset_for(data, source.run_dir, cache), data, "test")
+            ref = Reference.from_keras(source.model, source.input, test.images, test.labels, test.label_names,
+                                       data.get("test"), str(data["path"]))
+            _REFERENCES.clear()  # one model's reference at a time
+            _REFERENCES[key] = ref
         report.reference = {"accuracy": ref.metrics["accuracy"], "macro_f1": ref.metrics["macro_f1"], "n": ref.metrics["n"]}
     elif evaluate:
         report.warnings.append("the model names no test data (a bare Keras file): retention not measured")
