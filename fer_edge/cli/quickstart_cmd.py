@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 
 import click
 
@@ -25,7 +27,9 @@ def quickstart(data, out, minutes, as_json):
     """
     from ..quickstart import run_quickstart
 
-    result = run_quickstart(out=out, data=data, minutes=minutes, progress=lambda m: click.echo(m, err=True))
+    # Keras prints epoch lines on stdout: keep stdout for the result (the report path or the JSON).
+    with contextlib.redirect_stdout(sys.stderr):
+        result = run_quickstart(out=out, data=data, minutes=minutes, progress=lambda m: click.echo(m, err=True))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
