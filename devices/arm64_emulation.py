@@ -32,12 +32,19 @@ from pathlib import Path
 
 ROOT = Path(os.environ.get("FER_EDGE_ARM64_ROOT", "/var/tmp/fer-edge-arm64-bookworm"))
 MIRROR = os.environ.get("FER_EDGE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+X86_VENVS = Path(os.environ.get("FER_EDGE_X86_VENVS", "/var/tmp/fer-edge-x86-venvs"))
 QEMU = "/usr/bin/qemu-aarch64-static"
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 # The standard qemu-aarch64 magic/mask (ELF64, little endian, e_machine 0xb7 = AArch64).
 AARCH64_MAGIC = r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"
 AARCH64_MASK = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
-VENVS = {"ai-edge-litert": "/opt/litert", "tflite-runtime": "/opt/tflite-runtime"}
+# label -> (venv, pip install arguments, distribution). tflite-runtime 2.14 (the last with
+# cp311 aarch64 wheels) is built against numpy 1.x: with numpy 2 it fails at load.
+VENVS = {
+    "ai-edge-litert": ("/opt/litert", "numpy ai-edge-litert", "ai-edge-litert"),
+    "ai-edge-litert==1.4.0": ("/opt/litert14", "numpy ai-edge-litert==1.4.0", "ai-edge-litert"),
+    "tflite-runtime": ("/opt/tflite-runtime", "'numpy<2' tflite-runtime", "tflite-runtime"),
+}
 
 
 def sh(*cmd: str, **kw) -> subprocess.CompletedProcess:
@@ -70,7 +77,8 @@ def chroot(cmd: str, env: dict | None = None, capture: bool = False) -> subproce
             "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             "PIP_DEFAULT_TIMEOUT": "180", **(env or {})}
     print("+ chroot:", cmd, flush=True)
-    return subprocess.run(["chroot", str(ROOT), "/bin/sh", "-c", cmd], env=full, check=not capture,
+    exe = shutil.which("chroot") or "/usr/sbin/chroot"  # resolved with the host's PATH, not the root's
+    return subprocess.run([exe, str(ROOT), "/bin/sh", "-c", cmd], env=full, check=not capture,
                           capture_output=capture, text=True)
 
 
@@ -87,12 +95,17 @@ def prepare() -> None:
     shutil.copyfile("/etc/ssl/certs/ca-certificates.crt", ROOT / "etc/ssl/certs/ca-certificates.crt")
     shutil.copyfile("/etc/resolv.conf", ROOT / "etc/resolv.conf")
     chroot("python3 --version && uname -m")
-    for pkg, venv in VENVS.items():
+    # The same interpreter versions on x86-64, so arm64 is compared like for like.
+    for label, (venv, pip_args, dist) in VENVS.items():
+        xv = X86_VENVS / Path(venv).name
+        if not (xv / ".fer-edge-ok").exists():
+            sh(sys.executable, "-m", "venv", str(xv))
+            sh("/bin/sh", "-c", f"{xv}/bin/pip install {pip_args} && touch {xv}/.fer-edge-ok")
+    for label, (venv, pip_args, dist) in VENVS.items():
         if not (ROOT / venv.lstrip("/") / ".fer-edge-ok").exists():
-            chroot(f"python3 -m venv {venv} && {venv}/bin/pip install numpy {pkg} && touch {venv}/.fer-edge-ok")
-    for pkg, venv in VENVS.items():
+            chroot(f"python3 -m venv {venv} && {venv}/bin/pip install {pip_args} && touch {venv}/.fer-edge-ok")
         chroot(f"{venv}/bin/python -c 'import numpy, platform; from importlib.metadata import version; "
-               f"print(platform.machine(), \"numpy\", numpy.__version__, \"{pkg}\", version(\"{pkg}\"))'")
+               f"print(platform.machine(), \"numpy\", numpy.__version__, \"{dist}\", version(\"{dist}\"))'")
 
 
 def check(bundles: list[str], limit: int, runs: int, out: Path) -> dict:
@@ -122,12 +135,16 @@ def check(bundles: list[str], limit: int, runs: int, out: Path) -> dict:
             job["save_probs"] = f"{job['id']}/probs.npy"
         (stage_dir / "spec.json").write_text(json.dumps(spec))
         runs_out = {}
-        # x86: the same runner with the host's ai-edge-litert.
-        x86 = tmp / "x86"
-        shutil.copytree(stage_dir, x86)
-        proc = subprocess.run([sys.executable, "fer_edge_runner.py", "spec.json"], cwd=x86, capture_output=True, text=True)
-        runs_out["x86-64 ai-edge-litert"] = (proc, x86)
-        for pkg, venv in VENVS.items():
+        # x86-64: the same runner with the host's interpreter and with each version used on arm64.
+        x86_pythons = {"x86-64 host": sys.executable}
+        x86_pythons.update({f"x86-64 {label}": str(X86_VENVS / Path(v).name / "bin" / "python")
+                            for label, (v, _, _) in VENVS.items()})
+        for key, py in x86_pythons.items():
+            x86 = tmp / key.replace(" ", "_")
+            shutil.copytree(stage_dir, x86)
+            proc = subprocess.run([py, "fer_edge_runner.py", "spec.json"], cwd=x86, capture_output=True, text=True)
+            runs_out[key] = (proc, x86)
+        for pkg, (venv, _, _) in VENVS.items():
             inside = ROOT / "bench"
             shutil.rmtree(inside, ignore_errors=True)
             shutil.copytree(stage_dir, inside)
@@ -158,21 +175,55 @@ def check(bundles: list[str], limit: int, runs: int, out: Path) -> dict:
                 f = folder / job["save_probs"]
                 if f.exists():
                     probs[(key, job["id"])] = np.load(f)
-        ref = "x86-64 ai-edge-litert"
+        pairs = [(f"x86-64 {label}", f"arm64 {label}") for label in VENVS] + [("x86-64 host", f"arm64 {label}") for label in VENVS]
         for job in spec["jobs"]:
-            for key in runs_out:
-                if key == ref or (ref, job["id"]) not in probs or (key, job["id"]) not in probs:
+            for ref, key in pairs:
+                if (ref, job["id"]) not in probs or (key, job["id"]) not in probs:
                     continue
                 a, b = probs[(ref, job["id"])], probs[(key, job["id"])]
                 agr = agreement(a, b)
                 report["comparison"].append({
-                    "bundle": str(truth[job["id"]][0].path), "against": key, "n": int(len(a)),
+                    "bundle": str(truth[job["id"]][0].path), "x86": ref, "against": key, "n": int(len(a)),
                     "predictions_equal": bool((a.argmax(1) == b.argmax(1)).all()), **agr,
                 })
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=str))
+    out.with_suffix(".md").write_text(markdown(report, " ".join(sys.argv)))
     print(json.dumps(report["comparison"], indent=2))
     return report
+
+
+def markdown(report: dict, command: str) -> str:
+    lines = ["# arm64 (Raspberry Pi OS base) under qemu user-mode emulation", "",
+             f"Command: `{command}`; root: Debian Bookworm arm64 by debootstrap at `{report['root']}`; "
+             f"{report['limit']} FER2013 PrivateTest faces (fixed random subset), {report['runs']} timed runs.", "",
+             "Timings below marked *emulated* come from qemu on an x86 CPU: they are **not** Raspberry Pi timings.", "",
+             "## Runs", "", "| run | Python / machine | bundle | status | accuracy | p50 ms | timing | interpreter |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, run in report["runs_by"].items():
+        if not run["ok"]:
+            lines.append(f"| {key} | - | - | failed: {run['error'][-200:]} | - | - | - | - |")
+            continue
+        env = run["environment"]
+        who = f"{env['python']} / {env['machine']}"
+        for r in run["rows"]:
+            p50 = "-" if r["p50_ms"] is None else f"{r['p50_ms']:.3f}"
+            acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
+            lines.append(f"| {key} | {who} | {Path(r['bundle']).name} | {r['status']} | {acc} | {p50} | {r['timing']} | "
+                         f"{'; '.join(r['interpreter'])} |")
+    lines += ["", "## Predictions vs x86-64 (same runner, same inputs)", "",
+              "| bundle | x86-64 run | arm64 run | n | predictions equal | top-1 agreement | max abs prob diff |",
+              "|---|---|---|---|---|---|---|"]
+    for c in report["comparison"]:
+        lines.append(f"| {Path(c['bundle']).name} | {c.get('x86', '')} | {c['against']} | {c['n']} | {'yes' if c['predictions_equal'] else 'NO'} | "
+                     f"{c['top1_agreement']:.4f} | {c['max_abs_prob_diff']:.2e} |")
+    envs = {k: v["environment"] for k, v in report["runs_by"].items() if v["ok"]}
+    lines += ["", "## Environments", ""]
+    for k, env in envs.items():
+        pk = ", ".join(f"{n} {v}" for n, v in env.get("packages", {}).items())
+        lines.append(f"- {k}: {env['os']}, Python {env['python']}, {env['machine']}, CPU as seen: {env['cpu_model']}; "
+                     f"{pk}; timing label: {env.get('timing')}")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:

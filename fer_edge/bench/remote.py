@@ -59,7 +59,7 @@ def perform_setup(ssh: SSH, profile_name: str, say: Callable[[str], None]) -> No
     steps = [
         ("create the venv", f"python3 -m venv {venv}"),
         ("install numpy + ai-edge-litert", f"{py} -m pip install --upgrade numpy ai-edge-litert"
-         f" || {py} -m pip install --upgrade numpy tflite-runtime"),
+         f" || {py} -m pip install --upgrade 'numpy<2' tflite-runtime"),
         ("check", f"{py} -c 'import numpy; "
                   "exec(\"try:\\n import ai_edge_litert.interpreter as m\\nexcept ImportError:\\n import tflite_runtime.interpreter as m\"); "
                   "print(\"ok\", numpy.__version__, m.__name__)'"),
