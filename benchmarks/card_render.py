@@ -80,11 +80,11 @@ def latency_table(card) -> list[str]:
     for r in bench["results"]:
         lat, e2e = r.get("latency") or {}, r.get("latency_e2e") or {}
         if not lat:
-            rows.append([r["name"], f"{r['format']}-{r['precision']}", r["backend"], str(r.get("threads") or "-"),
+            rows.append([_who(r), f"{r['format']}-{r['precision']}", r["backend"], str(r.get("threads") or "-"),
                          "-", "-", "-", "-", "-", "-", "-", f"{r['status']}: {r.get('error', '')}"])
             continue
         rows.append([
-            ("peer " if r["role"] == "baseline" else "") + r["name"], f"{r['format']}-{r['precision']}", r["backend"],
+            _who(r), f"{r['format']}-{r['precision']}", r["backend"],
             str(r["threads"]), f"{lat['p50_ms']:.3f}", f"{lat['p90_ms']:.3f}", f"{lat['p99_ms']:.3f}",
             f"{e2e['p50_ms']:.3f}" if e2e else "-", f"{r['throughput_ips']:.0f}@{r['batch']}" if r.get("throughput_ips") else "-",
             f"{r['first_inference_ms']:.0f}" if r.get("first_inference_ms") else "-",
@@ -182,7 +182,8 @@ def render_card(card) -> str:
         f"- Architecture: {t['backbone']} (ImageNet initialisation from `{t['backbone_weights']}`), global pooling, "
         f"dropout {r.get('model', {}).get('dropout')}, a linear 7-way head; input {r['input']['size'][0]}x{r['input']['size'][1]} "
         f"{r['input']['color']} (expanded to 3 channels and scaled to [-1, 1] inside the model, so the runtime feeds 0..255).",
-        f"- Recipe: `{t['recipe']}` (train/recipes/{t['recipe']}.toml, sha256 {str(t['recipe_sha256'])[:12]}): "
+        f"- Recipe: `{t['recipe']}` as trained (sha256 {str(t['recipe_sha256'])[:12]}; the exact recipe travels in "
+        "every shipped manifest's `provenance.recipe_data`, and train/recipes/ may have moved on since): "
         f"{r.get('description', '')}.",
         f"- Float source model: `{t['run']}/model.keras` (sha256 {t['model_sha256'][:12]}; not shipped). Every "
         "shipped bundle's manifest names this sha256 as its source (checked by the card's command).",
@@ -208,7 +209,7 @@ def render_card(card) -> str:
         f"- Schedule: {tr.get('epochs', sum(int(s['epochs']) for s in stages))} epochs in {len(stages)} stages ("
         + "; ".join(f"{s['epochs']} epoch(s) training {s.get('trainable', 'all')} at lr {s.get('lr')}" for s in stages)
         + f"), optimizer {tr.get('optimizer')}, batch {tr.get('batch_size')}, {tr.get('schedule')} decay, label smoothing "
-        f"{tr.get('label_smoothing')}, class weights {tr.get('class_balance')}, seed {t['seed']}; BatchNorm frozen.",
+        f"{tr.get('label_smoothing')}, class weights {tr.get('class_balance')}, seed {t['seed']}; " + _bn(r.get("model", {})) + ".",
         "- Augmentation: " + ", ".join(f"{k} {v}" for k, v in aug.items()) + ".",
         f"- Training time: {float(t['train_seconds'] or 0) / 60:.0f} min on this machine's CPU (shared with other jobs).",
         "- Quantization: post-training full-integer int8 by `fer-edge convert --int8`, calibrated on training faces "
@@ -244,8 +245,9 @@ def render_card(card) -> str:
         "## Cross-dataset (posed faces, no training on them)",
         "",
         f"CK+48: {ev['ckplus48']['n']} last frames of posed sequences, 48x48, contempt dropped (FER2013 has no "
-        f"contempt); JAFFE: {ev['jaffe']['n']} images of 10 Japanese women, faces cropped with YuNet "
-        f"(margin {ev['jaffe']['crop'].get('margin')}), all seven labels. A prediction of a label the dataset lacks "
+        f"contempt); JAFFE: {ev['jaffe']['n']} images of 10 Japanese women, faces cropped with "
+        f"{ev['jaffe']['crop'].get('detector')} (margin {ev['jaffe']['crop'].get('margin')}), all seven labels. "
+        "A prediction of a label the dataset lacks "
         "(e.g. neutral on CK+48) counts as an error.",
         "",
         *cross_table(card),
@@ -265,7 +267,8 @@ def render_card(card) -> str:
         "(hiring, policing, health, education).",
         "- Demographics: FER2013 has no age, gender or ethnicity labels, so how accuracy varies across groups is "
         "unknown and was not measured here; web-search collections are known to over-represent some groups. "
-        "JAFFE holds 10 Japanese women only; CK+48 holds 118 subjects, mostly young adults.",
+        f"JAFFE holds {_subjects(ev['jaffe'])} Japanese women only; CK+48 holds {_subjects(ev['ckplus48'])} subjects "
+        "filmed in one laboratory.",
         "- Licence of the training data: FER2013 was released for the ICML 2013 / Kaggle challenge under its "
         "competition terms, i.e. for research, not redistribution; fer-edge never redistributes the images. The "
         "shipped weights were learned from those images, and whether trained weights are bound by a dataset's terms "
@@ -290,3 +293,20 @@ def _calib(c: Any) -> str:
         return "-"
     how = "stratified " if c.get("stratified") else ""
     return f"{c.get('size')} {how}training faces (seed {c.get('seed')})"
+
+
+def _who(row: dict) -> str:
+    """Name a bench row by its role in the card: float source, shipped bundle or peer."""
+    if row["role"] == "baseline":
+        return "peer " + row["name"]
+    return "shipped" if "assets" in row["bundle"].replace("\\", "/").split("/") else "float"
+
+
+def _bn(model: dict) -> str:
+    if model.get("bn_recalibrate"):
+        return "BatchNorm statistics recalibrated on training images, then trained"
+    return "BatchNorm frozen (folded ImageNet statistics)" if model.get("freeze_bn") else "BatchNorm trained"
+
+
+def _subjects(info: dict) -> str:
+    return str(info["subjects"]) if info.get("subjects") else "its"

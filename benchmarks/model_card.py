@@ -37,7 +37,7 @@ from fer_edge.shipped import shipped_bundles  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 CARD = REPO / "MODEL_CARD.md"
-COMMAND = "python benchmarks/model_card.py --float runs/edge_full"
+COMMAND = "python benchmarks/model_card.py --float {run}"
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -63,13 +63,18 @@ def load_eval_sets(float_manifest) -> dict[str, Any]:
     ck6 = ck.with_labels(tuple(present))
     sets["ckplus48"] = {"images": ck6.images, "labels": ck6.labels, "names": tuple(ck6.label_names),
                         "info": {"path": str(paths.data_path("ckplus48")), "n": len(ck6), "dropped": ["contempt"],
+                                 "subjects": _n_subjects(ck6),
                                  "counts": ck6.counts().get("all", {})}}
     jaffe = load_dataset(paths.data_path("jaffe"), "jaffe")
     sets["jaffe"] = {"images": jaffe.images, "labels": jaffe.labels, "names": tuple(jaffe.label_names),
-                     "info": {"path": str(paths.data_path("jaffe")), "n": len(jaffe),
+                     "info": {"path": str(paths.data_path("jaffe")), "n": len(jaffe), "subjects": _n_subjects(jaffe),
                               "crop": {k: jaffe.info.get(k) for k in ("crop", "size", "detector", "margin")},
                               "counts": jaffe.counts().get("all", {})}}
     return sets
+
+
+def _n_subjects(ds) -> int | None:
+    return None if ds.subjects is None else int(len(np.unique(ds.subjects)))
 
 
 # -- models --------------------------------------------------------------------------------------
@@ -208,7 +213,7 @@ def build(float_run: Path, runs: int, bench: bool, say=print) -> dict[str, Any]:
     card: dict[str, Any] = {
         "schema": "fer-edge/model-card@1",
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": COMMAND,
+        "command": COMMAND.format(run=_rel(float_run)),
         "environment": capture(),
         "training": training,
         "eval_sets": {k: v["info"] for k, v in sets.items()},
@@ -228,16 +233,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--card", default=str(CARD), help="the MODEL_CARD.md to (re)write")
     ap.add_argument("--runs", type=int, default=200, help="timed single-image calls per bench row")
     ap.add_argument("--no-bench", action="store_true", help="accuracy only (no latency rows)")
+    ap.add_argument("--render-only", action="store_true",
+                    help="re-render the Markdown from the existing model_card.json (no measurement)")
     args = ap.parse_args(argv)
     from card_render import render_card, render_results
 
-    try:
-        card = build(Path(args.float_run), args.runs, not args.no_bench)
-    except FerEdgeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     out = Path(args.out)
-    write_json(out / "model_card.json", card)
+    if args.render_only:
+        import json
+
+        card = json.loads((out / "model_card.json").read_text())
+    else:
+        try:
+            card = build(Path(args.float_run), args.runs, not args.no_bench)
+        except FerEdgeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        write_json(out / "model_card.json", card)
     with atomic_file(out / "model_card.md") as fh:
         fh.write(render_results(card))
     with atomic_file(Path(args.card)) as fh:
