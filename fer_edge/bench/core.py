@@ -213,6 +213,7 @@ def run_bench(paths: list[str], options: BenchOptions, progress: Progress | None
                 rows, envs = bench_remote(targets, ws, first_model, options, say)
                 report.results += rows
                 report.environments.update(envs)
+    report.environments["host"]["load_average_end"] = environment.capture()["load_average"]
     add_deltas(report.results, {str(t.path): t.manifest for t in targets if t.ok} if options.limit is None else {})
     return report
 

@@ -60,6 +60,10 @@ def capture(extra: dict[str, Any] | None = None) -> dict[str, Any]:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = os.cpu_count() or 1
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]  # a busy machine makes percentiles noisy
+    except (AttributeError, OSError):
+        load = None
     env = {
         "hostname": platform.node(),
         "cpu_model": cpu_model(),
@@ -71,6 +75,7 @@ def capture(extra: dict[str, Any] | None = None) -> dict[str, Any]:
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
         "packages": package_versions(),
+        "load_average": load,
     }
     if extra:
         env.update(extra)

@@ -62,8 +62,11 @@ def environment_lines(report: BenchReport) -> list[str]:
         runtimes = ", ".join(f"{k} {v}" for k, v in pk.items() if k != "fer-edge")
         board = f" ({env['board']})" if env.get("board") else ""
         timing = f"; timings {env['timing']}" if env.get("timing") else ""
+        load = f"; load average {env['load_average']} at start" if env.get("load_average") else ""
+        if env.get("load_average_end"):
+            load += f", {env['load_average_end']} at end"
         lines.append(f"{key}: {env.get('cpu_model')}{board}, {env.get('cores')} cores ({env.get('usable_cores')} usable), "
-                     f"{env.get('machine')}, {env.get('os')}, Python {env.get('python')}; {runtimes}{timing}")
+                     f"{env.get('machine')}, {env.get('os')}, Python {env.get('python')}; {runtimes}{timing}{load}")
     hints = sorted({f"{r.backend}: {r.precision_hint}" for r in report.results if r.precision_hint})
     if hints:
         lines.append("OpenVINO INFERENCE_PRECISION_HINT as compiled: " + ", ".join(hints))
