@@ -160,3 +160,24 @@ def test_wheel_contains_the_assets(tmp_path):
         m = read_bundle(folder).manifest
         want |= {f"fer_edge/assets/models/{folder.name}/{n}" for n in [*m.files, MANIFEST]}
     assert want <= names, sorted(want - names)
+
+
+def test_live_runs_with_no_model_and_no_shared_folder(tmp_path):
+    """`fer-edge live` on a video of the sample photo, no --model, no shared/: every frame's face is happy."""
+    import cv2
+
+    bgr = cv2.imread(str(shipped.sample_image()))  # OpenCV I/O boundary: BGR in, BGR to the writer
+    video = tmp_path / "astronaut.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (bgr.shape[1], bgr.shape[0]))
+    for _ in range(6):
+        writer.write(bgr)
+    writer.release()
+    env = {**os.environ, "FER_EDGE_SHARED": str(tmp_path), "FER_EDGE_WEIGHTS": str(tmp_path / "w")}
+    env.pop("FER_EDGE_MODEL", None)
+    proc = subprocess.run([*FER_EDGE, "live", "--source", str(video), "--headless", "--frames", "3"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    docs = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    frames = [d for d in docs if d.get("type") == "frame"]
+    labels = [f["label"] for doc in frames for f in doc["faces"]]
+    assert len(frames) == 3 and len(labels) == 3 and set(labels) == {"happy"}, proc.stdout[-2000:]
