@@ -24,7 +24,7 @@ def load(path: str | Path, kind: str | None = None) -> tuple[FaceDataset, str]:
         load_dataset = None
     if load_dataset is not None:
         ds = load_dataset(path, kind=kind)
-        return ds, kind or ds.name
+        return ds, kind or getattr(ds, "info", {}).get("kind", ds.name)
     kind = kind or _guess_kind(path)
     if kind == "fer2013":
         from ..data.fer2013 import read_fer2013
