@@ -115,47 +115,35 @@ def targets(report: BenchReport, model_name: str) -> list[dict]:
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", help="a fer-edge train run folder with export/ (default: runs/edge_full, else edge_quick)")
-    ap.add_argument("--export", nargs="+", help="bundle folders to measure instead of <run>/export/*")
-    ap.add_argument("--runs", type=int, default=200)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--limit", type=int, default=None, help="score on a subset (default: the full test split)")
-    ap.add_argument("--no-install", action="store_true", help="skip the runtime-only install measurement")
-    ap.add_argument("--install-only", action="store_true")
-    ap.add_argument("--out", type=Path, default=OUT)
-    args = ap.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    install = None
-    if not args.no_install:
-        with tempfile.TemporaryDirectory(prefix="fer-edge-install-") as tmp:
-            print("measuring a runtime-only install (pip install fer-edge, no extras) ...", file=sys.stderr)
-            install = runtime_install_size(Path(tmp))
-        print(json.dumps(install, indent=2), file=sys.stderr)
-        if args.install_only:
-            write_json(args.out / "install_size.json", install)
-            return 0
-    run = pick_run(args.run, args.export)
-    exports = args.export or [str(p.parent) for p in sorted(run.glob("export/*/manifest.json"))]
-    paths = [str(run)] + exports  # the run folder is the Keras float reference bundle
-    command = " ".join([Path(sys.executable).name, *sys.argv])
-    opts = BenchOptions(devices=("cpu",), warmup=args.warmup, runs=args.runs, batch=args.batch, limit=args.limit,
-                        baselines=("mini-xception",))
-    report = run_bench(paths, opts, progress=lambda m: print(m, file=sys.stderr, flush=True))
-    report.gpu_probe = [p.to_dict() for p in probe()]
-    report.settings["command"] = command
-    report.settings["model_run"] = str(run.relative_to(REPO)) if run.is_relative_to(REPO) else str(run)
+def bundle_provenance(paths: list[str]) -> list[dict]:
+    """Where each measured bundle came from (so a reader can rebuild it)."""
+    from fer_edge.bundle import read_bundle
+
+    out = []
+    for p in paths:
+        m = read_bundle(p, verify=False).manifest
+        src = m.provenance.get("source_model") or {}
+        out.append({"path": p, "name": m.name, "format": m.format, "precision": m.precision,
+                    "converted_by": m.provenance.get("converted_by", "fer-edge train" if m.format == "keras" else ""),
+                    "source_model": src.get("path", ""), "source_sha256": src.get("sha256", "")[:12],
+                    "convert_status": m.metrics.get("status", "")})
+    return out
+
+
+def render(report: BenchReport, data: dict, out: Path) -> dict:
+    """Targets + Markdown + PNG from a report (also used by --render-only)."""
     model_name = next((r.name for r in report.results if r.role == "model" and r.status == OK), "")
     tg = targets(report, model_name)
-    data = report.to_dict()
     data["targets"] = tg
-    data["runtime_only_install"] = install
-    write_json(args.out / "bench_cpu.json", data)
-    pareto_png(report, args.out / "bench_cpu.png", title=f"{model_name} vs mini-Xception, FER2013 PrivateTest, this CPU")
+    install = data.get("runtime_only_install")
+    write_json(out / "bench_cpu.json", data)
+    pareto_png(report, out / "bench_cpu.png", title=f"{model_name} vs mini-Xception, FER2013 PrivateTest, this CPU")
     md = rep.to_markdown(report, title=f"CPU benchmark: {model_name} exports vs mini-Xception")
-    extra = [f"Command: `{command}` (model run: `{report.settings['model_run']}`).", "", "## Targets", ""]
+    command = report.settings.get("command", "")
+    extra = [f"Command: `{command}` (model run: `{report.settings.get('model_run')}`)."]
+    if data.get("note"):
+        extra += ["", data["note"]]
+    extra += ["", "## Targets", ""]
     extra += ["| target | measured | met |", "|---|---|---|"]
     extra += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else 'NO'} |" for t in tg]
     extra += ["", "## GPU", "", "not measured: no GPU on this machine. What each GPU path lacks:", ""]
@@ -170,11 +158,64 @@ def main() -> int:
                       "- distributions: " + ", ".join(f"{k} {v}" for k, v in install["distributions"].items())]
         else:
             extra += [f"- install failed: {install['error']}"]
+    if data.get("bundles"):
+        extra += ["", "## Bundles measured", "", "| path | format | converted by | source model | convert status |",
+                  "|---|---|---|---|---|"]
+        extra += [f"| `{b['path']}` | {b['format']}-{b['precision']} | {b['converted_by']} | `{b['source_model']}` "
+                  f"{b['source_sha256']} | {b['convert_status']} |" for b in data["bundles"]]
     md = md.replace("\n## ", "\n" + "\n".join(extra) + "\n\n## ", 1) if "\n## " in md else md + "\n".join(extra)
-    with atomic_file(args.out / "bench_cpu.md") as fh:
+    with atomic_file(out / "bench_cpu.md") as fh:
         fh.write(md)
+    return data
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", help="a fer-edge train run folder with export/ (default: runs/edge_full, else edge_quick)")
+    ap.add_argument("--export", nargs="+", help="bundle folders to measure instead of <run>/export/*")
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--limit", type=int, default=None, help="score on a subset (default: the full test split)")
+    ap.add_argument("--no-install", action="store_true", help="skip the runtime-only install measurement")
+    ap.add_argument("--install-only", action="store_true")
+    ap.add_argument("--render-only", action="store_true", help="re-render md/png/targets from bench_cpu.json")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--note", default="", help="a sentence for the report (e.g. where the bundles came from)")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    install = None
+    if not args.no_install and not args.render_only:
+        with tempfile.TemporaryDirectory(prefix="fer-edge-install-") as tmp:
+            print("measuring a runtime-only install (pip install fer-edge, no extras) ...", file=sys.stderr)
+            install = runtime_install_size(Path(tmp))
+        print(json.dumps(install, indent=2), file=sys.stderr)
+        if args.install_only:
+            write_json(args.out / "install_size.json", install)
+            return 0
+    if args.render_only:
+        data = json.loads((args.out / "bench_cpu.json").read_text())
+        data["note"] = args.note or data.get("note", "")
+        report = BenchReport.from_dict(data)
+        render(report, data, args.out)
+        return 0
+    run = pick_run(args.run, args.export)
+    exports = args.export or [str(p.parent) for p in sorted(run.glob("export/*/manifest.json"))]
+    paths = [str(run)] + exports  # the run folder is the Keras float reference bundle
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    opts = BenchOptions(devices=("cpu",), warmup=args.warmup, runs=args.runs, batch=args.batch, limit=args.limit,
+                        baselines=("mini-xception",))
+    report = run_bench(paths, opts, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    report.gpu_probe = [p.to_dict() for p in probe()]
+    report.settings["command"] = command
+    report.settings["model_run"] = str(run.relative_to(REPO)) if run.is_relative_to(REPO) else str(run)
+    data = report.to_dict()
+    data["runtime_only_install"] = install
+    data["bundles"] = bundle_provenance(paths)
+    data["note"] = args.note
+    data = render(report, data, args.out)
     print(rep.text_table(report))
-    print(json.dumps(tg, indent=2))
+    print(json.dumps(data["targets"], indent=2))
     return 0
 
 
