@@ -198,7 +198,7 @@ def markdown(report: dict, command: str) -> str:
              f"Command: `{command}`; root: Debian Bookworm arm64 by debootstrap at `{report['root']}`; "
              f"{report['limit']} FER2013 PrivateTest faces (fixed random subset), {report['runs']} timed runs.", "",
              "Timings below marked *emulated* come from qemu on an x86 CPU: they are **not** Raspberry Pi timings.", "",
-             "## Runs", "", "| run | Python / machine | bundle | status | accuracy | p50 ms | timing | interpreter |",
+             "## Runs", "", "| run | Python / machine | bundle | status | accuracy | p50 ms | timing | interpreter / error |",
              "|---|---|---|---|---|---|---|---|"]
     for key, run in report["runs_by"].items():
         if not run["ok"]:
@@ -209,8 +209,9 @@ def markdown(report: dict, command: str) -> str:
         for r in run["rows"]:
             p50 = "-" if r["p50_ms"] is None else f"{r['p50_ms']:.3f}"
             acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
-            lines.append(f"| {key} | {who} | {Path(r['bundle']).name} | {r['status']} | {acc} | {p50} | {r['timing']} | "
-                         f"{'; '.join(r['interpreter'])} |")
+            what = "; ".join(r["interpreter"]) if r["status"] == "ok" else r["error"]
+            timing = r["timing"] if r["status"] == "ok" else "-"
+            lines.append(f"| {key} | {who} | {Path(r['bundle']).name} | {r['status']} | {acc} | {p50} | {timing} | {what} |")
     lines += ["", "## Predictions vs x86-64 (same runner, same inputs)", "",
               "| bundle | x86-64 run | arm64 run | n | predictions equal | top-1 agreement | max abs prob diff |",
               "|---|---|---|---|---|---|---|"]
