@@ -18,7 +18,6 @@ import time
 import venv
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from fer_edge.bench import schema

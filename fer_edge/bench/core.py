@@ -12,14 +12,13 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..formats import FORMATS
 from ..runtime.backends import BACKENDS
 from . import environment, schema
 from .evalset import EvalSet, eval_set_for, provenance_data
@@ -51,7 +50,6 @@ class BenchOptions:
     remote_python: str | None = None
     remote_dir: str | None = None  # default: the profile's (~/.fer-edge/bench)
     worker_timeout: float = 1800.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
         bad = [d for d in self.devices if d not in DEVICES]
@@ -124,7 +122,7 @@ class Workspace:
             return None, None, sample, f"accuracy not measured: {exc}"
 
 
-def _run_worker(spec: dict[str, Any], root: Path, index: int, timeout: float, device: str) -> dict[str, Any]:
+def _run_worker(spec: dict[str, Any], root: Path, index: int | str, timeout: float, device: str) -> dict[str, Any]:
     spec_path, out_path = root / f"spec{index}.json", root / f"out{index}.json"
     spec_path.write_text(json.dumps(spec))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
@@ -223,7 +221,7 @@ def _failed_rows(t: Target, device: str) -> list[BenchResult]:
 
 
 def _measure(t: Target, backend: str, device: str, threads: int | None, ws: Workspace, first_model: Target | None,
-             options: BenchOptions, evaluate: bool, index: int, extra_spec: dict[str, Any] | None = None) -> BenchResult:
+             options: BenchOptions, evaluate: bool, index: int | str, extra_spec: dict[str, Any] | None = None) -> BenchResult:
     es, npz, sample, note = ws.eval_files(t, first_model)
     spec = {
         "bundle": str(t.folder), "backend": backend, "threads": threads, "warmup": options.warmup,
@@ -296,7 +294,8 @@ def _bench_gpu(targets, ws, first_model, options, paths_found, say) -> list[Benc
                                  error="fer_edge.runtime.load has no OpenVINO device option; OpenVINO runs on CPU only"))
                 continue
             say(f"{t.manifest.name} {t.manifest.format}-{t.manifest.precision} {gp.key} ...")
-            row = _measure(t, backend, "gpu", options.threads, ws, first_model, options, True, len(rows) + 1000, extra)
+            # "g" keeps these workers' temp files apart from the cpu rows'.
+            row = _measure(t, backend, "gpu", options.threads, ws, first_model, options, True, f"g{len(rows)}", extra)
             row.backend = gp.key
             say("      " + summary(row))
             rows.append(row)
