@@ -229,6 +229,8 @@ def test_a_stalled_source_is_reported(monkeypatch):
     err = io.StringIO()
     res = run_live(CheapClassifier(), LiveOptions(source="x", headless=True, seconds=0.7), detector=NoFaces(),
                    source=Stalling(), out=io.StringIO(), err=err)
-    assert res.summary.frames == 3 and res.summary.stop_reason == "--seconds 0.7 reached"
+    s = res.summary
+    assert s.frames + s.dropped == 3 and s.frames >= 1  # a live source may drop frames on a busy CPU
+    assert s.stop_reason == "--seconds 0.7 reached"
     warnings = [ln for ln in err.getvalue().splitlines() if "no frame from endless for" in ln]
     assert 1 <= len(warnings) <= 3 and "Ctrl-C to stop" in warnings[0]

@@ -207,9 +207,20 @@ def test_cli_live_headless_jsonl(bundle, video):
     proc = subprocess.run([str(exe), "live", "--model", str(path.parent), "--source", str(path), "--headless"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode != 0 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
-    proc = subprocess.run([str(exe), "live", "--source", str(path), "--headless"], capture_output=True, text=True,
-                          env={k: v for k, v in env.items() if k != "FER_EDGE_MODEL"}, timeout=120)
-    assert proc.returncode != 0 and "--model" in proc.stderr and "Traceback" not in proc.stderr
+    # Without --model: the bundle shipped in the package (issue 7), or a clear error where none ships.
+    proc = subprocess.run([str(exe), "live", "--source", str(path), "--headless", "--frames", "5"],
+                          capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in env.items() if k != "FER_EDGE_MODEL"})
+    from fer_edge.bundle import read_bundle
+    from fer_edge.live import models
+
+    if (models.DEFAULT_MODEL_DIR / "manifest.json").is_file():
+        assert proc.returncode == 0, proc.stderr
+        summary = json.loads(proc.stdout.splitlines()[-1])
+        assert summary["frames"] == 5
+        assert summary["model"].startswith(read_bundle(models.DEFAULT_MODEL_DIR).manifest.name)
+    else:
+        assert proc.returncode != 0 and "--model" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_live_package_imports_light():
