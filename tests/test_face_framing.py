@@ -40,3 +40,23 @@ def test_live_crop_with_that_spec_reproduces_the_framing(yunet, jaffe_dir):
     crop = crop_face(img, largest_face(yunet.detect(img)), PRECROPPED_FRAMING["fer2013"])
     fr = measure_framing([cv2.resize(crop, (48, 48), interpolation=cv2.INTER_AREA)], yunet)
     assert fr.found == 1 and abs(fr.margin) < 0.06
+
+
+def test_dataset_framing_follows_the_dataset():
+    from fer_edge.bundle import FaceSpec
+    from fer_edge.face import dataset_framing
+
+    assert dataset_framing("fer2013").margin == 0.0
+    assert dataset_framing("ckplus48").margin == 0.0
+    # a reader that cropped faces itself records its spec, which wins
+    assert dataset_framing("jaffe", {"face": {"margin": 0.15, "align": True, "square": True}}) == FaceSpec(0.15, True, True)
+    assert dataset_framing("imagefolder") == FaceSpec()
+
+
+def test_jaffe_reader_records_its_crop(jaffe_dir):
+    from fer_edge.data import load_dataset
+    from fer_edge.face import dataset_framing
+
+    ds = load_dataset(jaffe_dir)
+    spec = dataset_framing("jaffe", ds.info)
+    assert spec.margin == ds.info["margin"] and spec.align == ds.info["align"]

@@ -105,7 +105,8 @@ def read_jaffe(
         skipped=bad,
         root=str(root),
         info={"crop": crop or "whole image", "size": list(images[0].shape),
-              **({"detector": detector, "margin": margin, "align": align} if crop else {})},
+              **({"detector": detector, "margin": margin, "align": align,
+                  "face": {"margin": float(margin), "align": bool(align), "square": True}} if crop else {})},
     )
 
 

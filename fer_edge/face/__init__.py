@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from .crop import crop_box, crop_face, eye_angle, rotate_points
 from .detector import DETECTORS, FaceDetector, HaarDetector, YuNetDetector, create_detector
-from .framing import PRECROPPED_FRAMING, Framing, measure_framing
+from .framing import PRECROPPED_FRAMING, Framing, dataset_framing, measure_framing
 from .types import Face, largest_face
 
 __all__ = [
-    "DETECTORS", "PRECROPPED_FRAMING", "Face", "FaceDetector", "Framing", "HaarDetector", "YuNetDetector",
+    "DETECTORS", "PRECROPPED_FRAMING", "dataset_framing", "Face", "FaceDetector", "Framing", "HaarDetector", "YuNetDetector",
     "create_detector", "crop_box", "crop_face", "eye_angle", "largest_face", "measure_framing", "rotate_points",
 ]

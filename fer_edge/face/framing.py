@@ -27,6 +27,18 @@ PRECROPPED_FRAMING: dict[str, FaceSpec] = {
 }
 
 
+def dataset_framing(kind: str, info: dict | None = None) -> FaceSpec:
+    """The FaceSpec that reproduces how a dataset's faces were framed for training.
+
+    Readers that crop faces themselves (JAFFE) record their spec in ``info["face"]``;
+    pre-cropped datasets use the measured table above. Unknown folders keep the default.
+    """
+    info = info or {}
+    if "face" in info:
+        return FaceSpec(**info["face"])
+    return PRECROPPED_FRAMING.get(kind, FaceSpec())
+
+
 @dataclass
 class Framing:
     margin: float  # median FaceSpec.margin that reproduces the images' framing

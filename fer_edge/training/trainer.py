@@ -20,7 +20,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..atomic import write_json
-from ..bundle import MANIFEST, FaceSpec, InputSpec, Manifest, write_bundle
+from ..bundle import MANIFEST, InputSpec, Manifest, write_bundle
+from ..face.framing import dataset_framing
 from ..errors import ConfigError, FerEdgeError
 from ..metrics import classification_metrics
 from . import data as tdata
@@ -246,7 +247,7 @@ def _run_task(recipe, task, spec, ds, data_path, kind, folder: Path, seed, resum
     report.write_report(folder / "report.md", f"Run {folder.name}: {recipe.name}", facts, metrics, notes)
     manifest = Manifest(
         name=folder.name, format="keras", precision="fp32", model_file="model.keras", labels=labels,
-        input=spec, face=FaceSpec(), provenance=prov,
+        input=spec, face=dataset_framing(kind, ds.info), provenance=prov,
         metrics={k2: v for k2, v in metrics["summary"].items()},
         versions=_versions(),
     )
@@ -394,7 +395,7 @@ def _pool_folds(recipe, results, spec, ds, data_path, kind, out: Path, seed, log
     }, metrics, notes)
     manifest = Manifest(
         name=out.name, format="keras", precision="fp32", model_file="model.keras", labels=labels,
-        input=spec, face=FaceSpec(), provenance=fold_prov, metrics=metrics["summary"], versions=_versions(),
+        input=spec, face=dataset_framing(kind, ds.info), provenance=fold_prov, metrics=metrics["summary"], versions=_versions(),
     )
     write_bundle(out, manifest, ["model.keras"])
     log(f"LOSO pooled test accuracy {pooled['accuracy']:.4f} over {len(results)} folds -> {out}")
