@@ -24,7 +24,7 @@ STALL_WARN_S = 10.0  # say so when a source has delivered nothing for this long
 @dataclass
 class LiveOptions:
     source: str = "0"
-    detector: str = "yunet"
+    detector: str = "auto"  # YuNet when its model file is found, else OpenCV's Haar cascade
     score_threshold: float = 0.6
     detect_every: int = 1
     detect_width: int | None = 320  # detector input width (0/None: full frame); picamera: lores width
