@@ -145,7 +145,7 @@ def run_quickstart(
     from .quickstart_report import write_report
 
     write_report(result)
-    write_json(out / MARKER, result.to_dict())
+    write_json(out / MARKER, {"status": "finished", **result.to_dict()})
     say(f"done in {result.seconds / 60:.1f} min")
     return result
 
@@ -160,6 +160,8 @@ def _prepare_out(out: Path) -> Path:
                 raise FerEdgeError(f"{out}: exists and is not an earlier quickstart output; choose another --out")
             shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    # Marked from the start, so a run that was interrupted is replaced by the next one too.
+    write_json(out / MARKER, {"status": "running"})
     return out
 
 
@@ -262,6 +264,7 @@ def write_text(path: Path, text: str) -> Path:
 def load_result(out: str | os.PathLike) -> dict[str, Any]:
     """The JSON summary of a finished quickstart folder."""
     path = Path(out) / MARKER
-    if not path.is_file():
-        raise FerEdgeError(f"{out}: no {MARKER}; not a finished quickstart")
-    return json.loads(path.read_text())
+    doc = json.loads(path.read_text()) if path.is_file() else {}
+    if doc.get("status") != "finished":
+        raise FerEdgeError(f"{out}: not a finished quickstart (no finished {MARKER})")
+    return doc

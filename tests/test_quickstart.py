@@ -40,7 +40,7 @@ def test_quickstart_without_data_runs_the_shipped_part(no_data, tmp_path):
     report = Path(doc["report"]).read_text()
     assert "## 2. Shipped model latency" in report and "fer2013.csv" in report
     assert "![annotated sample](sample/astronaut.jpg)" in report
-    assert (out / qs.MARKER).is_file()
+    assert qs.load_result(out)["report"] == doc["report"]
     # A second run replaces the first quickstart's folder.
     again = CliRunner().invoke(cli, ["quickstart", "--out", str(out)])
     assert again.exit_code == 0 and again.stdout.strip() == f"report: {out / 'report.md'}"
@@ -71,6 +71,14 @@ def test_output_folder_safety(tmp_path):
     with pytest.raises(FerEdgeError, match="not an earlier quickstart"):
         qs.run_quickstart(out=foreign)
     assert (foreign / "thesis.tex").read_text() == "keep me"
+    interrupted = tmp_path / "interrupted"
+    interrupted.mkdir()
+    (interrupted / qs.MARKER).write_text('{"status": "running"}')
+    (interrupted / "half-written").write_text("x")
+    with pytest.raises(FerEdgeError, match="not a finished quickstart"):
+        qs.load_result(interrupted)
+    qs._prepare_out(interrupted)  # an interrupted quickstart is replaced, not refused
+    assert not (interrupted / "half-written").exists()
     afile = tmp_path / "file"
     afile.write_text("x")
     with pytest.raises(FerEdgeError, match="not a folder"):
