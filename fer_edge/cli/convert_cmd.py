@@ -28,12 +28,9 @@ FORMAT_CHOICES = ["tflite", "onnx", "openvino", "all"]
               help="Fail (exit 3, artifact kept and marked) when accuracy drops more than PP points.")
 @click.option("--out", type=click.Path(), default=None, help="Output folder (default: <run>/export).")
 @click.option("--overwrite", is_flag=True, help="Replace existing bundles of the same format-precision.")
-@click.option("--qat", is_flag=True,
-              help="Quantization-aware fine-tuning (tensorflow-model-optimization) before int8 TFLite conversion.")
-@click.option("--qat-epochs", type=int, default=None, help="QAT fine-tuning epochs (default 1).")
 @click.option("--no-eval", is_flag=True, help="Skip the retention evaluation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def convert(model, fmt, fp32, fp16, dynamic, int8, calib, calib_size, int8_io, max_drop, out, overwrite, qat, qat_epochs, no_eval, as_json):
+def convert(model, fmt, fp32, fp16, dynamic, int8, calib, calib_size, int8_io, max_drop, out, overwrite, no_eval, as_json):
     """Convert MODEL (a .keras file or a `fer-edge train` run folder) and check every artifact.
 
     Each artifact is a bundle <out>/<format>-<precision>/ (model + manifest.json +
@@ -51,7 +48,6 @@ def convert(model, fmt, fp32, fp16, dynamic, int8, calib, calib_size, int8_io, m
         model, fmt=fmt, precision=precision, calib=calib, calib_size=calib_size, int8_io=int8_io,
         max_drop=max_drop, out=out, overwrite=overwrite, evaluate=not no_eval,
         progress=lambda msg: click.echo(msg, err=True),
-        qat=({"epochs": qat_epochs} if qat_epochs else True) if qat else False,
     )
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else format_report(report))
     if any(a.status == "failed" for a in report.artifacts):

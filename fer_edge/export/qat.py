@@ -1,5 +1,10 @@
 """Quantization-aware training (QAT) -> int8 TFLite, via tensorflow-model-optimization in a subprocess.
 
+EXPERIMENTAL, not exposed on the command line: measured on the edge model (runs/edge_full,
+FER2013 PrivateTest, see benchmarks/results/convert_retention.md) QAT int8 scored 54.92% vs
+64.36% for post-training int8 (1 epoch, 6,000 images, lr 1e-5), so PTQ is the supported path.
+Reachable as ``fer_edge.export.pipeline.convert(..., qat=True)``.
+
 The parent (Keras 3) writes a layer-by-layer spec of the (flat) functional model, its weights,
 a stratified fine-tuning subset of the training selector and the calibration set; the worker
 (TF_USE_LEGACY_KERAS=1, tf_keras) rebuilds, fine-tunes with fake quantization and converts.
