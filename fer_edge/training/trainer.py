@@ -273,7 +273,9 @@ def _save_model(model, path: Path) -> None:
     """Save without optimizer state (a clean clone), to a temp name, then rename."""
     import keras
 
-    clean = keras.models.clone_model(model)
+    # From the config, not clone_model: Keras 3 clones compile state, and the optimizer's
+    # slots would triple the file.
+    clean = keras.Model.from_config(model.get_config())
     clean.set_weights(model.get_weights())
     tmp = path.with_name(f".{path.stem}-tmp{os.getpid()}.keras")
     clean.save(tmp)
