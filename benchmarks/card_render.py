@@ -187,7 +187,7 @@ def render_card(card) -> str:
         f"{r.get('description', '')}.",
         f"- Float source model: `{t['run']}/model.keras` (sha256 {t['model_sha256'][:12]}; not shipped). Every "
         "shipped bundle's manifest names this sha256 as its source (checked by the card's command).",
-        "- Input contract (in each manifest): a face crop with 20% margin around the detector box, resized "
+        f"- Input contract (in each manifest): {_face(q.get('face', {}))}, resized "
         f"({r['input'].get('interpolation', 'bilinear')}) to {r['input']['size'][0]}x{r['input']['size'][1]} gray.",
         "",
         "Shipped bundles (fer_edge/assets/models/, package data):",
@@ -310,3 +310,11 @@ def _bn(model: dict) -> str:
 
 def _subjects(info: dict) -> str:
     return str(info["subjects"]) if info.get("subjects") else "its"
+
+
+def _face(face: dict) -> str:
+    margin = face.get("margin")
+    if margin is None:
+        return "a face crop (see the manifest's face spec)"
+    box = "the detector's box itself (no margin)" if margin == 0 else f"the detector's box plus {100 * margin:.0f}% margin"
+    return f"a face crop of {box}{', squared' if face.get('square') else ''}{', eyes levelled' if face.get('align') else ''}"

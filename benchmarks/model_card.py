@@ -120,7 +120,8 @@ def evaluate_models(specs, sets, say=print) -> dict[str, Any]:
         row: dict[str, Any] = {"role": spec["role"], "path": _rel(spec["path"]), "format": m.format,
                                "precision": m.precision, "size_bytes": sum(files.values()),
                                "sha256": m.files, "input": m.input.to_dict(), "results": {},
-                               "calibration": (m.quantization or {}).get("calibration", "-")}
+                               "calibration": (m.quantization or {}).get("calibration", "-"),
+                               "face": {"margin": m.face.margin, "align": m.face.align, "square": m.face.square}}
         for name, data in sets.items():
             met, probs = score(clf, data)
             row["results"][name] = met
