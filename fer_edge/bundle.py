@@ -73,12 +73,16 @@ class InputSpec:
             if img.shape[:2] != (h, w):
                 img = cv2.resize(img, (w, h), interpolation=interp)
             out[i] = img.reshape(h, w, self.channels)
+        return self.normalize(out)
+
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        """Resized float32 pixels 0..255 -> model input (``x * scale - offset``), in place."""
         if self.scale != 1.0:
-            out *= np.float32(self.scale)
+            x *= np.float32(self.scale)
         offset = np.asarray(self.offset, dtype=np.float32)
         if np.any(offset != 0):
-            out -= offset
-        return out
+            x -= offset
+        return x
 
     def preprocess_one(self, image: np.ndarray) -> np.ndarray:
         """One uint8 face, (H,W) gray or (H,W,3) RGB -> float32 (1,h,w,c)."""

@@ -90,10 +90,4 @@ def to_input(ds: FaceDataset, spec: InputSpec, chunk: int = 4096) -> np.ndarray:
 
 def apply_scale(x: np.ndarray, spec: InputSpec) -> np.ndarray:
     """uint8 pixels -> float model input with the bundle's scale/offset."""
-    out = x.astype(np.float32)
-    if spec.scale != 1.0:
-        out *= np.float32(spec.scale)
-    offset = np.asarray(spec.offset, dtype=np.float32)
-    if np.any(offset != 0):
-        out -= offset
-    return out
+    return spec.normalize(x.astype(np.float32))
