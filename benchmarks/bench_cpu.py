@@ -3,7 +3,7 @@
 the mini-Xception peer on this machine, plus the issue's targets and the size of a
 runtime-only install. Writes benchmarks/results/bench_cpu.{md,json,png}.
 
-    .venv/bin/python benchmarks/bench_cpu.py                    # runs/edge_full if exported, else edge_quick
+    .venv/bin/python benchmarks/bench_cpu.py                    # runs/edge_long, edge_full or edge_quick, the first exported
     .venv/bin/python benchmarks/bench_cpu.py --run runs/edge_full --runs 300
     .venv/bin/python benchmarks/bench_cpu.py --install-only     # just the runtime-only install size
 
@@ -43,7 +43,7 @@ def pick_run(explicit: str | None, exports: list[str] | None = None) -> Path:
         return Path(explicit)
     if exports:
         sys.exit("--export needs --run (the run folder holds the float reference)")
-    for name in ("edge_full", "edge_quick"):
+    for name in ("edge_long", "edge_full", "edge_quick"):
         run = REPO / "runs" / name
         if list(run.glob("export/*/manifest.json")):
             return run
@@ -170,7 +170,7 @@ def render(report: BenchReport, data: dict, out: Path) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", help="a fer-edge train run folder with export/ (default: runs/edge_full, else edge_quick)")
+    ap.add_argument("--run", help="a fer-edge train run folder with export/ (default: the first exported of runs/edge_long, edge_full, edge_quick)")
     ap.add_argument("--export", nargs="+", help="bundle folders to measure instead of <run>/export/*")
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)

@@ -1,6 +1,6 @@
 """Accuracy retention, agreement, size and conversion time of every converted artifact.
 
-Converts a `fer-edge train` run (default: runs/edge_full when it exists, else runs/edge_quick)
+Converts a `fer-edge train` run (default: the first of runs/edge_long, runs/edge_full, runs/edge_quick that exists)
 to TFLite / ONNX / OpenVINO at each precision with fer_edge.export.pipeline.convert, evaluates each
 artifact THROUGH fer_edge.runtime on the run's test selector (FER2013 PrivateTest for the edge
 recipe) against the float Keras model, and writes a Markdown report with the targets checked:
@@ -27,10 +27,10 @@ PLAN = [("all", "fp32"), ("all", "fp16"), ("tflite", "dynamic"), ("all", "int8")
 
 
 def default_model() -> Path:
-    for name in ("edge_full", "edge_quick"):
+    for name in ("edge_long", "edge_full", "edge_quick"):
         if (ROOT / "runs" / name / "manifest.json").is_file():
             return ROOT / "runs" / name
-    sys.exit("no runs/edge_full or runs/edge_quick; pass --model")
+    sys.exit("no runs/edge_long, runs/edge_full or runs/edge_quick; pass --model")
 
 
 def cpu_name() -> str:

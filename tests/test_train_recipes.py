@@ -222,3 +222,19 @@ def test_jaffe_recipe(protocol, jaffe_dir, tmp_path):
         assert set(metrics["per_fold"]) == {"loso-KA", "loso-KL"}
         assert prov["data"]["test"] == {"subjects": ["KA"]}
         assert read_bundle(out / "folds" / "loso-KL").manifest.provenance["data"]["test"] == {"subjects": ["KL"]}
+
+
+@pytest.mark.parametrize("name, paper_params", [("custom_cnn_fer4_model1", 605_060), ("custom_cnn_fer4_model2", 830_928)])
+def test_custom_cnn_small_models_match_the_papers_size(name, paper_params):
+    """Models 1/2: the paper gives layer counts and trainable parameters only; ours are within 4%."""
+    import numpy as np
+
+    from fer_edge.training.models import build_model
+
+    recipe = load_recipe(name)
+    model, _ = build_model(recipe.data["model"], (48, 48, 1), 4)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    denses = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert (len(convs), len(denses)) == ((3, 2) if name.endswith("model1") else (4, 3))
+    assert abs(trainable - paper_params) / paper_params < 0.04, trainable
