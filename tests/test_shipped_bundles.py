@@ -108,7 +108,9 @@ def test_shipped_formats_agree_on_test_faces(fmt, fer2013_test_images):
     faces = np.stack([cv2.imread(str(f), cv2.IMREAD_GRAYSCALE) for f in files])
     ref = load(shipped.shipped_bundle("tflite")).predict_proba(faces).argmax(1)
     got = load(shipped.shipped_bundle(fmt)).predict_proba(faces).argmax(1)
-    assert (ref == got).mean() >= 0.9
+    # Each int8 artifact agrees with the float model on 92-95% of PrivateTest (convert_retention.md), so two
+    # of them agree on ~87-90%; a broken conversion lands near chance (~30%).
+    assert (ref == got).mean() >= 0.8
 
 
 def test_sample_photo_is_happy_through_predict_cli(tmp_path):

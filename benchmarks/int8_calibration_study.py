@@ -1,0 +1,151 @@
+"""Int8 post-training quantization choices, selected on validation (PublicTest), reported on PrivateTest.
+
+Each variant quantizes the float edge model, runs it on FER2013 PublicTest (used to choose) and
+PrivateTest (reported), and prints accuracy and top-1 agreement with the float Keras model:
+
+- TFLite: calibration-set size / seed (TFLite's converter only does min/max ranges), and keeping the
+  classifier head in float (denylisted FULLY_CONNECTED / MEAN / SOFTMAX);
+- OpenVINO (NNCF): fast vs full bias correction, and a quantile range estimator.
+
+    .venv/bin/python benchmarks/int8_calibration_study.py --model runs/edge_long \
+        --md benchmarks/results/int8_calibration_study.md
+
+Slow-ish (about 6 minutes on 2 cores); needs fer-edge[all].
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from fer_edge.atomic import atomic_file  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=str(ROOT / "runs" / "edge_long"), help="a `fer-edge train` run folder")
+    ap.add_argument("--md", help="write the table here as Markdown")
+    args = ap.parse_args(argv)
+
+    import tensorflow as tf
+
+    from fer_edge.export.calibration import build_calibration, from_dataset
+    from fer_edge.export.datasource import dataset_for, role
+    from fer_edge.export.source import load_source
+
+    t_start = time.time()
+    src = load_source(args.model)
+    cache: dict = {}
+    ds = dataset_for(src.data, src.run_dir, cache)
+    val, test = role(ds, src.data, "val"), role(ds, src.data, "test")
+    xv, yv = src.input.preprocess(val.images), val.labels
+    xt, yt = src.input.preprocess(test.images), test.labels
+    fv = src.model.predict(xv, batch_size=256, verbose=0).argmax(1)
+    ft = src.model.predict(xt, batch_size=256, verbose=0).argmax(1)
+    rows = [("float Keras", "-", float(np.mean(fv == yv)), 1.0, float(np.mean(ft == yt)), 1.0)]
+    print(f"float: val {rows[0][2]:.4f} test {rows[0][4]:.4f}", flush=True)
+
+    def record(toolchain: str, variant: str, pv: np.ndarray, pt: np.ndarray) -> None:
+        row = (toolchain, variant, float(np.mean(pv == yv)), float(np.mean(pv == fv)),
+               float(np.mean(pt == yt)), float(np.mean(pt == ft)))
+        rows.append(row)
+        print(f"{toolchain} {variant}: val {row[2]:.4f} agree {row[3]:.4f} | test {row[4]:.4f} agree {row[5]:.4f}", flush=True)
+
+    calib = build_calibration(src, None, 300, cache)
+    train = role(ds, src.data, "train")
+    with tempfile.TemporaryDirectory(prefix="fer-edge-int8-study-") as tmp:
+        saved = Path(tmp) / "saved_model"
+        src.model.export(str(saved), verbose=False)
+
+        # --- TFLite
+        from ai_edge_litert.interpreter import Interpreter
+
+        def run_tflite(flat: bytes, x: np.ndarray) -> np.ndarray:
+            it = Interpreter(model_content=flat, num_threads=2)
+            it.allocate_tensors()
+            i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+            out = np.empty(len(x), int)
+            for k in range(len(x)):
+                it.set_tensor(i, x[k : k + 1])
+                it.invoke()
+                out[k] = it.get_tensor(o).argmax()
+            return out
+
+        def tflite_converter(cal):
+            conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = cal.representative_dataset
+            return conv
+
+        for size, seed in ((300, 0), (300, 1), (100, 0), (1000, 0), (2000, 0)):
+            cal = calib if (size, seed) == (300, 0) else from_dataset(train, src.input, size, "study", seed=seed)
+            conv = tflite_converter(cal)
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            flat = conv.convert()
+            record("tflite int8", f"min/max, {size} images, seed {seed}" + (" (shipped)" if (size, seed) == (300, 0) else ""),
+                   run_tflite(flat, xv), run_tflite(flat, xt))
+        for ops in (["FULLY_CONNECTED"], ["FULLY_CONNECTED", "MEAN", "SOFTMAX"]):
+            opts = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=ops)
+            dbg = tf.lite.experimental.QuantizationDebugger(
+                converter=tflite_converter(calib), debug_dataset=calib.representative_dataset, debug_options=opts)
+            flat = dbg.get_nondebug_quantized_model()
+            record("tflite int8", f"300 images, float {'/'.join(ops)}", run_tflite(flat, xv), run_tflite(flat, xt))
+
+        # --- OpenVINO / NNCF
+        import nncf
+        import openvino as ov
+        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+        from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+        h, w, c = src.input.shape
+        base = ov.convert_model(str(saved), input=[(-1, h, w, c)])
+        core = ov.Core()
+
+        def run_ov(model, x: np.ndarray) -> np.ndarray:
+            compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+            return np.concatenate([compiled(x[i : i + 256])[0].argmax(1) for i in range(0, len(x), 256)])
+
+        variants = {
+            "fast bias correction (NNCF default)": {},
+            "full bias correction (shipped)": dict(fast_bias_correction=False),
+            "fast bias correction, MEAN_QUANTILE ranges": dict(advanced_parameters=AdvancedQuantizationParameters(
+                activations_range_estimator_params=RangeEstimatorParametersSet.MEAN_QUANTILE)),
+        }
+        for name, extra in variants.items():
+            kw = dict(preset=nncf.QuantizationPreset.MIXED, subset_size=len(calib), fast_bias_correction=True, **extra)
+            q = nncf.quantize(base.clone(), calib.nncf_dataset(), **kw)
+            record("openvino int8", name, run_ov(q, xv), run_ov(q, xt))
+
+    lines = [
+        "# Int8 post-training quantization choices (chosen on PublicTest, reported on PrivateTest)",
+        "",
+        f"Model: `{args.model}` (float Keras). Calibration: 300 stratified training images unless stated "
+        "(the same set as `fer-edge convert`). INFERENCE_PRECISION_HINT=f32 for OpenVINO.",
+        "",
+        "| toolchain | variant | PublicTest acc % | agree % | PrivateTest acc % | agree % |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c * 100:.2f} | {d * 100:.2f} | {e * 100:.2f} | {f * 100:.2f} |" for a, b, c, d, e, f in rows]
+    lines += ["", f"Wall time {(time.time() - t_start) / 60:.1f} min. Produced by: "
+              f"`python benchmarks/int8_calibration_study.py --model {args.model}"
+              + (f" --md {args.md}`" if args.md else "`"), ""]
+    text = "\n".join(lines)
+    print(text)
+    if args.md:
+        with atomic_file(args.md) as fh:
+            fh.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
