@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 activations_range_estimator_params=RangeEstimatorParametersSet.MEAN_QUANTILE)),
         }
         for name, extra in variants.items():
-            kw = dict(preset=nncf.QuantizationPreset.MIXED, subset_size=len(calib), fast_bias_correction=True, **extra)
+            kw = {"preset": nncf.QuantizationPreset.MIXED, "subset_size": len(calib), "fast_bias_correction": True, **extra}
             q = nncf.quantize(base.clone(), calib.nncf_dataset(), **kw)
             record("openvino int8", name, run_ov(q, xv), run_ov(q, xt))
 
