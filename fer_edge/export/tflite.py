@@ -36,6 +36,13 @@ def export_tflite(ctx: ExportContext, out_dir: Path) -> ExportResult:
         settings["io_type"] = "int8" if ctx.int8_io else "float32"
     try:
         flat = conv.convert()
+        if ctx.precision == "int8" and prof.get("bias_correction"):
+            from .tflite_bias import correct_biases
+
+            reference = tf.lite.TFLiteConverter.from_saved_model(str(ctx.saved_model())).convert()
+            flat, settings["bias_correction"] = correct_biases(flat, reference, ctx.calibration().x)
+    except ModelError:
+        raise
     except Exception as exc:
         raise ModelError(f"{ctx.source.path}: TFLite {ctx.precision} conversion failed ({_first_line(exc)})") from exc
 
