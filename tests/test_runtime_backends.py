@@ -169,3 +169,22 @@ def test_keras_bundle_has_no_runtime(tmp_path_factory, fer2013_csv):
 
     with pytest.raises(ConfigError, match="convert it first"):
         load(small_model_bundle(str(tmp_path_factory.getbasetemp() / "convert_shared"), str(fer2013_csv)))
+
+
+def test_run_in_fixed_batches_pads_the_last_slice():
+    """A static batch of 4 and 10 inputs: three calls of exactly 4 rows, outputs in order, padding dropped."""
+    import numpy as np
+
+    from fer_edge.runtime.backends import run_in_fixed_batches
+
+    calls = []
+
+    def run(part):
+        assert len(part) == 4
+        calls.append(len(part))
+        return part.sum(axis=(1, 2)) * 2
+
+    x = np.arange(10 * 2 * 3, dtype=np.float32).reshape(10, 2, 3)
+    out = run_in_fixed_batches(run, x, 4)
+    assert calls == [4, 4, 4]
+    np.testing.assert_array_equal(out, x.sum(axis=(1, 2)) * 2)

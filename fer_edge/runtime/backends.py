@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
 
 from ..errors import ConfigError
 
@@ -45,3 +48,16 @@ def backend_class(name: str, fmt: str):
         )
     module, attr = entry.target.split(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def run_in_fixed_batches(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int) -> np.ndarray:
+    """``run`` for a graph with a static batch size: consecutive slices of ``batch`` rows, the last
+    one padded by repeating its final row (padded outputs are dropped)."""
+    outs = []
+    for start in range(0, len(x), batch):
+        part = x[start : start + batch]
+        n = len(part)
+        if n < batch:
+            part = np.concatenate([part, np.repeat(part[-1:], batch - n, axis=0)])
+        outs.append(run(part)[:n])
+    return np.concatenate(outs)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingExtraError, ModelError
+from .backends import run_in_fixed_batches
 
 
 def _interpreter_module():
@@ -54,33 +55,34 @@ class LiteRTBackend:
         self.input_quantization = self._in["quantization"]
         self.output_quantization = self._out["quantization"]
         self._batch = self._native = int(self._in["shape"][0])
-        self._loop = False  # set when the graph cannot be resized to another batch size
+        self._static = False  # set when the graph cannot be resized to another batch size
 
-    def _set_batch(self, n: int) -> None:
-        # Resize once per new batch size; the interpreter keeps the allocation afterwards.
+    def _resize(self, n: int) -> bool:
+        """Input batch -> n (once per new size; the interpreter keeps the allocation). False: static batch."""
         if n == self._batch:
-            return
+            return True
+        if self._static:
+            return False
         shape = list(self._in["shape"])
-        shape[0] = n
         try:
-            self._interp.resize_tensor_input(self._in["index"], shape, strict=False)
+            self._interp.resize_tensor_input(self._in["index"], [n, *shape[1:]], strict=False)
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError):
-            self._loop = True
-            self._interp.resize_tensor_input(self._in["index"], [self._native, *shape[1:]], strict=False)
+            self._static, n = True, self._native
+            self._interp.resize_tensor_input(self._in["index"], [n, *shape[1:]], strict=False)
             self._interp.allocate_tensors()
-            n = self._native
         self._in = self._interp.get_input_details()[0]
         self._out = self._interp.get_output_details()[0]
         self._batch = n
+        return not self._static
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        if self._loop and len(x) != self._native:
-            step = self._native
-            return np.concatenate([self.run(x[i : i + step]) for i in range(0, len(x), step)])
-        self._set_batch(len(x))
-        if self._loop and len(x) != self._native:
-            return self.run(x)
-        self._interp.set_tensor(self._in["index"], np.ascontiguousarray(x, dtype=self.input_dtype))
+        x = np.ascontiguousarray(x, dtype=self.input_dtype)
+        if not self._resize(len(x)):
+            return run_in_fixed_batches(self._invoke, x, self._native)
+        return self._invoke(x)
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
+        self._interp.set_tensor(self._in["index"], x)
         self._interp.invoke()
         return self._interp.get_tensor(self._out["index"]).copy()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, MissingExtraError, ModelError, require
+from .backends import run_in_fixed_batches
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}
 
@@ -56,7 +57,9 @@ class OnnxRuntimeBackend:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=self.input_dtype)
-        if self._fixed_batch is not None and len(x) != self._fixed_batch:  # a static-batch graph: loop
-            step = self._fixed_batch
-            return np.concatenate([self.run(x[i : i + step]) for i in range(0, len(x), step)])
+        if self._fixed_batch is not None and len(x) != self._fixed_batch:  # a static-batch graph
+            return run_in_fixed_batches(self._run, x, self._fixed_batch)
+        return self._run(x)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
         return self._sess.run([self._out_name], {self._in_name: x})[0]

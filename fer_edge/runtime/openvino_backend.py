@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, ModelError, require
+from .backends import run_in_fixed_batches
 
 HINTS = ("f32", "f16", "bf16")
 
@@ -46,8 +47,10 @@ class OpenVINOBackend:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=self.input_dtype)
-        if self._fixed_batch is not None and len(x) != self._fixed_batch:  # a static-batch IR: loop
-            step = self._fixed_batch
-            return np.concatenate([self.run(x[i : i + step]) for i in range(0, len(x), step)])
+        if self._fixed_batch is not None and len(x) != self._fixed_batch:  # a static-batch IR
+            return run_in_fixed_batches(self._run, x, self._fixed_batch)
+        return self._run(x)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
         self._request.infer({0: x})
         return self._request.get_output_tensor(0).data.copy()

@@ -296,14 +296,12 @@ def recalibrate_bn(model, x, batch: int = 128) -> int:
         return 0
     probe = keras.Model(model.inputs, [bn.input for bn in bns])
     sums = None
-    n = 0
     for i in range(0, len(x), batch):
         outs = probe(x[i : i + batch], training=False)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         stats = [(np.asarray(o, np.float64).reshape(-1, o.shape[-1])) for o in outs]
         part = [(a.sum(0), (a * a).sum(0), a.shape[0]) for a in stats]
         sums = part if sums is None else [(s0 + p0, s1 + p1, c + pc) for (s0, s1, c), (p0, p1, pc) in zip(sums, part)]
-        n += 1
     for bn, (s0, s1, c) in zip(bns, sums):
         mu = s0 / c
         var = np.maximum(s1 / c - mu * mu, 0.0)
