@@ -46,7 +46,16 @@ def export_onnx(ctx: ExportContext, out_dir: Path) -> ExportResult:
         model = convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=bool(prof.get("keep_io_types", True)))
         onnx.save(model, str(target))
     elif ctx.precision == "int8":
-        _quantize_static(ctx, fp32, target, prof)
+        pre = _quantize_static(ctx, fp32, target, prof)
+        if prof.get("bias_correction"):
+            from .onnx_bias import correct_qdq_biases
+
+            try:
+                prof["bias_correction"] = correct_qdq_biases(target, pre, ctx.calibration().x, ctx.input_name)
+            except ModelError:
+                raise
+            except Exception as exc:
+                raise ModelError(f"{ctx.source.path}: ONNX int8 bias correction failed ({_first_line(exc)})") from exc
     else:  # formats.check_precision rejects this before we get here
         raise ModelError(f"ONNX has no {ctx.precision} path")
     meta = ctx.embedded_metadata("onnx", {"output_kind": ctx.output_kind()})
@@ -54,7 +63,8 @@ def export_onnx(ctx: ExportContext, out_dir: Path) -> ExportResult:
     return ExportResult(["model.onnx"], versions=versions, settings={"converter": "tf2onnx.convert.from_keras", **prof})
 
 
-def _quantize_static(ctx: ExportContext, fp32: Path, target: Path, prof: dict[str, Any]) -> None:
+def _quantize_static(ctx: ExportContext, fp32: Path, target: Path, prof: dict[str, Any]) -> Path:
+    """Write the int8 QDQ model to ``target``; return the pre-processed float model it was made from."""
     require("sympy", "onnx", "ONNX quant_pre_process")
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -76,6 +86,7 @@ def _quantize_static(ctx: ExportContext, fp32: Path, target: Path, prof: dict[st
         )
     except Exception as exc:
         raise ModelError(f"{ctx.source.path}: ONNX int8 quantization failed ({_first_line(exc)})") from exc
+    return pre
 
 
 def set_metadata(path: Path, meta: dict[str, Any]) -> None:
