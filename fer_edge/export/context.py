@@ -50,23 +50,37 @@ class ExportContext:
     def output_kind(self) -> str:
         return output_kind(self.source.model)
 
+    @property
+    def deploy_model(self):
+        """The model every exporter converts: the source after exact rewrites (export/simplify.py)."""
+        if "deploy" not in self._cache:
+            from .simplify import simplify_for_export
+
+            self._cache["deploy"], self._cache["rewrites"] = simplify_for_export(self.source.model)
+        return self._cache["deploy"]
+
+    @property
+    def rewrites(self) -> list[dict[str, Any]]:
+        self.deploy_model
+        return self._cache["rewrites"]
+
     def saved_model(self) -> Path:
         """``model.export()`` SavedModel (weights as constants after conversion; see the TFLite pitfall)."""
-        path = self.workdir / "saved_model"
+        path = self.workdir / "saved_model_deploy"
         if not path.exists():
             try:
-                self.source.model.export(str(path), format="tf_saved_model", verbose=False)
+                self.deploy_model.export(str(path), format="tf_saved_model", verbose=False)
             except Exception as exc:
                 raise ModelError(f"{self.source.path}: cannot export a SavedModel ({_first_line(exc)})") from exc
         return path
 
     def onnx_fp32(self) -> Path:
         """Float32 ONNX via tf2onnx.convert.from_keras, asserted to have exactly one input."""
-        path = self.workdir / "fp32.onnx"
+        path = self.workdir / "fp32_deploy.onnx"
         if not path.exists():
             from .onnx import keras_to_onnx
 
-            keras_to_onnx(self.source.model, self.source.input.shape, self.input_name, path,
+            keras_to_onnx(self.deploy_model, self.source.input.shape, self.input_name, path,
                           int(self.profile.get("opset", 17)))
         return path
 

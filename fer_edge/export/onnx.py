@@ -69,7 +69,7 @@ def _quantize_static(ctx: ExportContext, fp32: Path, target: Path, prof: dict[st
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    pre = ctx.workdir / "fp32.pre.onnx"
+    pre = ctx.workdir / "fp32_deploy.pre.onnx"
     if not pre.exists():
         quant_pre_process(str(fp32), str(pre))
     try:

@@ -235,6 +235,7 @@ def _convert_one(
                     **src.provenance,
                     "source_model": {"path": str(src.path), "sha256": src.sha256, "format": "keras"},
                     "converted_by": "fer-edge convert",
+                    "graph_rewrites": ctx.rewrites,
                     "convert_seconds": round(art.convert_seconds, 3),
                 },
                 versions=result.versions,
