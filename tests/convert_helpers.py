@@ -1,6 +1,6 @@
 """A small real model for the convert/runtime tests, built once per test session.
 
-A ReLU CNN on 48x48 gray FER2013, trained 3 epochs on 3,000 training images: small
+A ReLU CNN on 48x48 gray FER2013 (expanded to 3 channels inside the model), trained 3 epochs on 3,000 training images: small
 and fast, but really trained, so int8 agreement numbers mean something. It is written
 as a `fer-edge train`-style keras bundle whose provenance names its data selectors.
 """
@@ -28,7 +28,10 @@ def build_small_cnn(input_shape=(48, 48, 1), k=7):
     from keras import layers
 
     inp = keras.Input(input_shape, name="image")
-    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inp)
+    # gray -> 3 channels like fer-edge's ImageNet-backbone models, so every conversion test also
+    # goes through the export-time fold of this expansion (fer_edge/export/simplify.py)
+    x = layers.Concatenate(name="pre_gray_to_rgb")([inp, inp, inp])
+    x = layers.Rescaling(1 / 127.5, offset=-1.0)(x)
     for filters in (16, 32, 64):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
         x = layers.BatchNormalization(momentum=0.9)(x)

@@ -130,7 +130,33 @@ def test_onnx_int8_uses_uint8_activations_and_per_channel_weights(artifacts):
 def test_tflite_int8_biases_are_corrected(artifacts, io):
     m = read_bundle(artifacts[("tflite", "int8", io)].path).manifest
     info = m.quantization["profile"]["bias_correction"]
-    assert info["layers"] >= 3 and info["images"] == 100  # every conv/dense of the small CNN, the calibration set
+    # every conv/dense of the small CNN (3 conv + 2 dense), on the calibration set, twice (the profile's passes)
+    assert info["layers"] == 5 and info["images"] == 100
+    assert info["passes"] == 2 and len(info["mean_abs_shift_per_pass"]) == 2
+
+
+@pytest.mark.parametrize("fmt,key", [("onnx", "bias_correction"), ("openvino", "empirical_bias_correction")])
+def test_onnx_and_openvino_int8_biases_are_corrected(artifacts, fmt, key):
+    info = read_bundle(artifacts[(fmt, "int8", False)].path).manifest.quantization["profile"][key]
+    assert info["layers"] == 5 and info["images"] == 100 and info["mean_abs_shift"] > 0
+
+
+def test_gray_expansion_is_folded_in_every_artifact(artifacts):
+    """The exported graphs take the 1-channel input straight into a 1-channel first convolution."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    for combo, art in artifacts.items():
+        rewrites = read_bundle(art.path).manifest.provenance["graph_rewrites"]
+        assert len(rewrites) == 1 and rewrites[0]["layers"][0] == "pre_gray_to_rgb", combo
+        assert rewrites[0]["max_abs_output_diff"] <= 1e-4
+    model = flatbuffer_utils.read_model(str(artifacts[("tflite", "fp32", False)].path / "model.tflite"))
+    codes = {max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes}
+    assert schema.BuiltinOperator.CONCATENATION not in codes
+    first_conv = next(op for op in model.subgraphs[0].operators
+                      if max(model.operatorCodes[op.opcodeIndex].builtinCode,
+                             model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode) == schema.BuiltinOperator.CONV_2D)
+    assert model.subgraphs[0].tensors[first_conv.inputs[1]].shape[-1] == 1  # OHWI kernel, one input channel
 
 
 def test_bias_correction_brings_int8_closer_to_float(source_run):

@@ -82,6 +82,8 @@ class _FirstInput:
 
 
 def _fold_gray(model, conv):
+    """A fresh copy of ``model`` (no layer shared, so the source graph is left untouched) with the
+    expansion passed through and ``conv``'s kernel summed over its input channels."""
     import keras
 
     copies = len(model.get_layer(GRAY_TO_RGB)._inbound_nodes[0].input_tensors)
@@ -89,16 +91,18 @@ def _fold_gray(model, conv):
     def clone(layer):
         if layer.name == GRAY_TO_RGB:
             return _FirstInput.make(GRAY_TO_RGB + "_folded")
-        if layer is conv:
-            return type(layer).from_config(layer.get_config())
-        return layer  # shared: same weights
+        return type(layer).from_config(layer.get_config())
 
     folded = keras.models.clone_model(model, clone_function=clone)
-    weights = conv.get_weights()
-    kernel = weights[0]
-    if kernel.shape[2] != copies:
-        raise ModelError(f"{conv.name} kernel has {kernel.shape[2]} input channels, expected {copies}")
-    folded.get_layer(conv.name).set_weights([kernel.sum(axis=2, keepdims=True), *weights[1:]])
+    for layer in folded.layers:
+        if not layer.weights:
+            continue
+        weights = model.get_layer(layer.name).get_weights()
+        if layer.name == conv.name:
+            if weights[0].shape[2] != copies:
+                raise ModelError(f"{conv.name} kernel has {weights[0].shape[2]} input channels, expected {copies}")
+            weights = [weights[0].sum(axis=2, keepdims=True), *weights[1:]]
+        layer.set_weights(weights)
     return folded
 
 

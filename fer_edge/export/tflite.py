@@ -40,7 +40,12 @@ def export_tflite(ctx: ExportContext, out_dir: Path) -> ExportResult:
             from .tflite_bias import correct_biases
 
             reference = tf.lite.TFLiteConverter.from_saved_model(str(ctx.saved_model())).convert()
-            flat, settings["bias_correction"] = correct_biases(flat, reference, ctx.calibration().x)
+            passes = []
+            for _ in range(int(prof.get("bias_correction_passes", 1))):
+                flat, info = correct_biases(flat, reference, ctx.calibration().x)
+                passes.append(info)
+            settings["bias_correction"] = {**passes[-1], "passes": len(passes),
+                                           "mean_abs_shift_per_pass": [p["mean_abs_shift"] for p in passes]}
     except ModelError:
         raise
     except Exception as exc:
