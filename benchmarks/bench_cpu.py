@@ -92,12 +92,49 @@ def best(rows, **match):
     return cands[0] if cands else None
 
 
-def targets(report: BenchReport, model_name: str) -> list[dict]:
+PAIRED_CODE = """
+import json, sys
+import numpy as np
+from fer_edge.runtime import load
+from fer_edge.bench.measure import interleaved
+fp32, int8, rounds, calls = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+face = np.random.default_rng(0).integers(0, 256, (1, 48, 48), dtype=np.uint8)
+clfs = {"fp32": load(fp32, threads=1), "int8": load(int8, threads=1)}
+ones = {k: c.preprocess(face) for k, c in clfs.items()}
+print(json.dumps(interleaved({k: (lambda c=c, x=ones[k]: c.run(x)) for k, c in clfs.items()}, rounds, calls)))
+"""
+
+
+def paired_tflite(run: Path, rounds: int, calls: int) -> dict | None:
+    """fp32 vs int8 TFLite (1 thread), interleaved in one fresh process (fer_edge.bench.measure.interleaved)."""
+    fp32, int8 = run / "export" / "tflite-fp32", run / "export" / "tflite-int8"
+    if not ((fp32 / "manifest.json").is_file() and (int8 / "manifest.json").is_file()):
+        return None
+    proc = subprocess.run([sys.executable, "-c", PAIRED_CODE, str(fp32), str(int8), str(rounds), str(calls)],
+                          capture_output=True, text=True, cwd=REPO)
+    if proc.returncode != 0:
+        print(f"paired TFLite measurement failed: {proc.stderr[-500:]}", file=sys.stderr)
+        return None
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["bundles"] = {"fp32": str(fp32), "int8": str(int8)}
+    return out
+
+
+def targets(report: BenchReport, model_name: str, paired: dict | None = None) -> list[dict]:
     rows = report.results
     out = []
     fp32 = best(rows, name=model_name, format="tflite", precision="fp32", threads=1)
     int8 = best(rows, name=model_name, format="tflite", precision="int8", threads=1)
-    if fp32 and int8:
+    if paired:
+        r = paired["ratios"]["int8/fp32"]
+        lat = paired["latency"]
+        rows_ratio = f"; separate-process rows: {int8.latency.p50_ms / fp32.latency.p50_ms:.2f}x" if fp32 and int8 else ""
+        out.append({"target": "int8 TFLite p50 <= 0.5x fp32 TFLite p50 (1 thread)",
+                    "measured": f"{lat['int8']['p50_ms']:.3f} ms / {lat['fp32']['p50_ms']:.3f} ms; median of "
+                                f"{paired['rounds']} interleaved rounds {r['median']:.2f}x (range {r['min']:.2f}-{r['max']:.2f})"
+                                + rows_ratio,
+                    "met": r["median"] <= 0.5})
+    elif fp32 and int8:
         ratio = int8.latency.p50_ms / fp32.latency.p50_ms
         out.append({"target": "int8 TFLite p50 <= 0.5x fp32 TFLite p50 (1 thread)",
                     "measured": f"{int8.latency.p50_ms:.3f} ms / {fp32.latency.p50_ms:.3f} ms = {ratio:.2f}x",
@@ -132,7 +169,7 @@ def bundle_provenance(paths: list[str]) -> list[dict]:
 def render(report: BenchReport, data: dict, out: Path) -> dict:
     """Targets + Markdown + PNG from a report (also used by --render-only)."""
     model_name = next((r.name for r in report.results if r.role == "model" and r.status == OK), "")
-    tg = targets(report, model_name)
+    tg = targets(report, model_name, data.get("paired_tflite_1thread"))
     data["targets"] = tg
     install = data.get("runtime_only_install")
     write_json(out / "bench_cpu.json", data)
@@ -145,6 +182,13 @@ def render(report: BenchReport, data: dict, out: Path) -> dict:
     extra += ["", "## Targets", ""]
     extra += ["| target | measured | met |", "|---|---|---|"]
     extra += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else 'NO'} |" for t in tg]
+    paired = data.get("paired_tflite_1thread")
+    if paired:
+        extra += ["", f"The int8/fp32 TFLite ratio comes from both bundles loaded in one fresh process and timed in "
+                  f"{paired['rounds']} alternating rounds of {paired['calls_per_round']} `Classifier.run` calls each "
+                  "(`fer_edge.bench.measure.interleaved`): each round's ratio compares the two under the same CPU state. "
+                  "The table's rows are separate processes run one after another, which drift more (fp32 p50 "
+                  "measured 0.65-0.96 ms in separate processes on this machine)."]
     extra += ["", "## GPU", "", "not measured: no GPU on this machine. What each GPU path lacks:", ""]
     extra += [f"- {p['key']}: {p['detail']}" for p in report.gpu_probe]
     if install:
@@ -175,6 +219,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--paired-rounds", type=int, default=20, help="rounds of the interleaved fp32/int8 TFLite timing")
+    ap.add_argument("--paired-calls", type=int, default=300, help="calls per model per round")
     ap.add_argument("--limit", type=int, default=None, help="score on a subset (default: the full test split)")
     ap.add_argument("--no-install", action="store_true", help="skip the runtime-only install measurement")
     ap.add_argument("--install-only", action="store_true")
@@ -212,6 +258,8 @@ def main() -> int:
     data["runtime_only_install"] = install
     data["bundles"] = bundle_provenance(paths)
     data["note"] = args.note
+    print("interleaved fp32 vs int8 TFLite latency (1 thread) ...", file=sys.stderr)
+    data["paired_tflite_1thread"] = paired_tflite(run, args.paired_rounds, args.paired_calls)
     data = render(report, data, args.out)
     print(rep.text_table(report))
     print(json.dumps(data["targets"], indent=2))

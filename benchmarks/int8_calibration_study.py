@@ -4,9 +4,14 @@ Each variant quantizes the float edge model, runs it on FER2013 PublicTest (used
 PrivateTest (reported), and prints accuracy and top-1 agreement with the float Keras model:
 
 - TFLite: calibration-set size / seed (TFLite's converter only does min/max ranges), fer-edge's
-  empirical bias correction (fer_edge/export/tflite_bias.py), and keeping the classifier head in float
-  (denylisted FULLY_CONNECTED / MEAN / SOFTMAX);
-- OpenVINO (NNCF): fast vs full bias correction, and a quantile range estimator.
+  empirical bias correction (fer_edge/export/tflite_bias.py, one or two passes), and keeping the
+  classifier head in float (denylisted FULLY_CONNECTED / MEAN / SOFTMAX);
+- ONNX Runtime (quantize_static, QDQ): MinMax vs Percentile ranges, with and without fer-edge's
+  empirical bias correction (fer_edge/export/onnx_bias.py);
+- OpenVINO (NNCF): fast vs full bias correction, range estimators, and fer-edge's empirical bias
+  correction on top (fer_edge/export/openvino_bias.py).
+
+The model is the graph `fer-edge convert` exports (after fer_edge/export/simplify.py's exact rewrites).
 
     .venv/bin/python benchmarks/int8_calibration_study.py --model runs/edge_long \
         --md benchmarks/results/int8_calibration_study.md
@@ -42,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from fer_edge.export.calibration import build_calibration, from_dataset
     from fer_edge.export.datasource import dataset_for, role
+    from fer_edge.export.simplify import simplify_for_export
     from fer_edge.export.source import load_source
 
     t_start = time.time()
@@ -66,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     train = role(ds, src.data, "train")
     with tempfile.TemporaryDirectory(prefix="fer-edge-int8-study-") as tmp:
         saved = Path(tmp) / "saved_model"
-        src.model.export(str(saved), verbose=False)
+        deploy, _ = simplify_for_export(src.model)
+        deploy.export(str(saved), verbose=False)
 
         # --- TFLite
         from ai_edge_litert.interpreter import Interpreter
@@ -99,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 reference = tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert()
                 fixed, _ = correct_biases(flat, reference, calib.x)
-                record("tflite int8", "min/max, 300 images, seed 0, + bias correction (shipped)",
+                record("tflite int8", "min/max, 300 images, seed 0, + bias correction, 1 pass",
+                       run_tflite(fixed, xv), run_tflite(fixed, xt))
+                fixed, _ = correct_biases(fixed, reference, calib.x)
+                record("tflite int8", "min/max, 300 images, seed 0, + bias correction, 2 passes (shipped)",
                        run_tflite(fixed, xv), run_tflite(fixed, xt))
         for ops in (["FULLY_CONNECTED"], ["FULLY_CONNECTED", "MEAN", "SOFTMAX"]):
             opts = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=ops)
@@ -107,6 +117,32 @@ def main(argv: list[str] | None = None) -> int:
                 converter=tflite_converter(calib), debug_dataset=calib.representative_dataset, debug_options=opts)
             flat = dbg.get_nondebug_quantized_model()
             record("tflite int8", f"300 images, float {'/'.join(ops)}", run_tflite(flat, xv), run_tflite(flat, xt))
+
+        # --- ONNX Runtime
+        import onnxruntime as ort
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        from fer_edge.export.onnx import keras_to_onnx
+        from fer_edge.export.onnx_bias import correct_qdq_biases
+
+        fp32, pre = Path(tmp) / "fp32.onnx", Path(tmp) / "fp32.pre.onnx"
+        keras_to_onnx(deploy, src.input.shape, "input", fp32, 17)
+        quant_pre_process(str(fp32), str(pre))
+
+        def run_onnx(path: Path, x: np.ndarray) -> np.ndarray:
+            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            return np.concatenate([sess.run(None, {"input": x[i : i + 256]})[0].argmax(1) for i in range(0, len(x), 256)])
+
+        for method in ("MinMax", "Percentile"):
+            q = Path(tmp) / f"int8_{method}.onnx"
+            quantize_static(str(pre), str(q), calib.onnx_reader("input"), quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                            calibrate_method=getattr(CalibrationMethod, method))
+            record("onnx int8", f"{method} ranges", run_onnx(q, xv), run_onnx(q, xt))
+            correct_qdq_biases(q, pre, calib.x, "input")
+            record("onnx int8", f"{method} ranges, + bias correction" + (" (shipped)" if method == "Percentile" else ""),
+                   run_onnx(q, xv), run_onnx(q, xt))
 
         # --- OpenVINO / NNCF
         import nncf
@@ -122,15 +158,26 @@ def main(argv: list[str] | None = None) -> int:
             compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
             return np.concatenate([compiled(x[i : i + 256])[0].argmax(1) for i in range(0, len(x), 256)])
 
+        from fer_edge.export.openvino_bias import correct_ov_biases
+
+        def ranges(name: str) -> dict:
+            return {"advanced_parameters": AdvancedQuantizationParameters(
+                activations_range_estimator_params=getattr(RangeEstimatorParametersSet, name))}
+
         variants = {
-            "fast bias correction (NNCF default)": {},
-            "full bias correction (shipped)": dict(fast_bias_correction=False),
-            "fast bias correction, MEAN_QUANTILE ranges": dict(advanced_parameters=AdvancedQuantizationParameters(
-                activations_range_estimator_params=RangeEstimatorParametersSet.MEAN_QUANTILE)),
+            "fast bias correction (NNCF default)": ({}, False),
+            "full bias correction": (dict(fast_bias_correction=False), False),
+            "fast bias correction, MEAN_QUANTILE ranges": (ranges("MEAN_QUANTILE"), False),
+            "full bias correction, HISTOGRAM ranges": (dict(fast_bias_correction=False, **ranges("HISTOGRAM")), False),
+            "full bias correction, MINMAX ranges": (dict(fast_bias_correction=False, **ranges("MINMAX")), False),
+            "full bias correction, MINMAX ranges, + empirical bias correction (shipped)":
+                (dict(fast_bias_correction=False, **ranges("MINMAX")), True),
         }
-        for name, extra in variants.items():
+        for name, (extra, empirical) in variants.items():
             kw = {"preset": nncf.QuantizationPreset.MIXED, "subset_size": len(calib), "fast_bias_correction": True, **extra}
             q = nncf.quantize(base.clone(), calib.nncf_dataset(), **kw)
+            if empirical:
+                correct_ov_biases(q, base, calib.x)
             record("openvino int8", name, run_ov(q, xv), run_ov(q, xt))
 
     lines = [

@@ -173,6 +173,26 @@ def test_timing_helpers():
     assert pareto_front([(1.0, 0.5), (2.0, 0.6), (3.0, 0.55), (0.5, 0.4)]) == [3, 0, 1]
 
 
+def test_interleaved_timing_pairs_rounds():
+    import time
+
+    calls = {"fast": 0, "slow": 0}
+
+    def fast():
+        calls["fast"] += 1
+
+    def slow():
+        calls["slow"] += 1
+        time.sleep(0.0005)
+
+    out = measure.interleaved({"fast": fast, "slow": slow}, rounds=4, calls=10, warmup=3)
+    assert calls == {"fast": 43, "slow": 43}  # 3 warm-up + 4 rounds x 10, each
+    assert out["latency"]["slow"]["runs"] == 40 and out["rounds"] == 4
+    r = out["ratios"]["slow/fast"]
+    assert r["min"] <= r["median"] <= r["max"] and r["min"] > 1  # sleeping is slower in every round
+    assert out["latency"]["slow"]["p50_ms"] >= 0.5
+
+
 def test_cli_json_and_outputs(bundles, tmp_path):
     runner = CliRunner()
     args = ["bench", str(bundles["int8"]), "--runs", "10", "--warmup", "2", "--batch", "4", "--limit", "100",

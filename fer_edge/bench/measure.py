@@ -51,6 +51,42 @@ def time_calls(fn: Callable[[], Any], warmup: int, runs: int) -> dict[str, Any]:
     return latency_stats(samples)
 
 
+def interleaved(fns: dict[str, Callable[[], Any]], rounds: int, calls: int, warmup: int = 50) -> dict[str, Any]:
+    """Latency of several calls measured in alternating blocks, for ratios between them.
+
+    Separate processes measured one after another see different CPU states (clock ramp-up, a
+    neighbour's load). Here every round times ``calls`` calls of each function back to back, so
+    each round's ratio compares like with like; the result has each function's p50 over all
+    samples and, per pair with the first function, the median and range of the per-round ratios.
+    """
+    names = list(fns)
+    for name in names:
+        for _ in range(max(0, warmup)):
+            fns[name]()
+    clock = time.perf_counter_ns
+    samples = {n: [] for n in names}
+    per_round = {n: [] for n in names}
+    for r in range(rounds):
+        order = names if r % 2 == 0 else names[::-1]  # neither always goes first
+        for name in order:
+            fn = fns[name]
+            block = np.empty(calls, dtype=np.int64)
+            for i in range(calls):
+                t0 = clock()
+                fn()
+                block[i] = clock() - t0
+            samples[name].append(block)
+            per_round[name].append(float(np.median(block)) / 1e6)
+    out: dict[str, Any] = {"rounds": rounds, "calls_per_round": calls,
+                           "latency": {n: latency_stats(np.concatenate(samples[n])) for n in names}, "ratios": {}}
+    base = names[0]
+    for name in names[1:]:
+        ratios = np.asarray(per_round[name]) / np.asarray(per_round[base])
+        out["ratios"][f"{name}/{base}"] = {"median": float(np.median(ratios)), "min": float(ratios.min()),
+                                          "max": float(ratios.max())}
+    return out
+
+
 def throughput(fn: Callable[[], Any], batch: int, warmup: int, min_reps: int = 5, min_seconds: float = 1.0) -> dict[str, Any]:
     """Images per second for a call that processes ``batch`` images.
 
