@@ -61,7 +61,9 @@ class ExportContext:
 
     @property
     def rewrites(self) -> list[dict[str, Any]]:
-        self.deploy_model
+        """The rewrites ``deploy_model`` applied (recorded in each bundle's provenance)."""
+        if "rewrites" not in self._cache:
+            _ = self.deploy_model  # builds both
         return self._cache["rewrites"]
 
     def saved_model(self) -> Path:
