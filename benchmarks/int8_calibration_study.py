@@ -3,9 +3,10 @@
 Each variant quantizes the float edge model, runs it on FER2013 PublicTest (used to choose) and
 PrivateTest (reported), and prints accuracy and top-1 agreement with the float Keras model:
 
-- TFLite: calibration-set size / seed (TFLite's converter only does min/max ranges), fer-edge's
-  empirical bias correction (fer_edge/export/tflite_bias.py, one or two passes), and keeping the
-  classifier head in float (denylisted FULLY_CONNECTED / MEAN / SOFTMAX);
+- TFLite: calibration-set size / seed with the converter's min/max ranges, percentile ranges
+  (fer_edge/export/tflite_ranges.py), fer-edge's empirical bias correction
+  (fer_edge/export/tflite_bias.py, one or two passes), and keeping the classifier head in float
+  (denylisted FULLY_CONNECTED / MEAN / SOFTMAX);
 - ONNX Runtime (quantize_static, QDQ): MinMax vs Percentile ranges, with and without fer-edge's
   empirical bias correction (fer_edge/export/onnx_bias.py);
 - OpenVINO (NNCF): fast vs full bias correction, range estimators, and fer-edge's empirical bias
@@ -109,8 +110,27 @@ def main(argv: list[str] | None = None) -> int:
                 record("tflite int8", "min/max, 300 images, seed 0, + bias correction, 1 pass",
                        run_tflite(fixed, xv), run_tflite(fixed, xt))
                 fixed, _ = correct_biases(fixed, reference, calib.x)
-                record("tflite int8", "min/max, 300 images, seed 0, + bias correction, 2 passes (shipped)",
+                record("tflite int8", "min/max, 300 images, seed 0, + bias correction, 2 passes",
                        run_tflite(fixed, xv), run_tflite(fixed, xt))
+                # percentile activation ranges (fer_edge/export/tflite_ranges.py), then the MLIR quantizer
+                from tensorflow.lite.python import convert as tflite_convert
+
+                from fer_edge.export.tflite_ranges import percentile_ranges
+
+                conv = tflite_converter(calib)
+                conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                conv._experimental_calibrate_only = True
+                calibrated = conv.convert()
+                for pct in (99.999, 99.99):
+                    narrowed, _ = percentile_ranges(calibrated, calib.x, pct)
+                    flat_p = tflite_convert.mlir_quantize(narrowed, False, input_data_type=tf.float32,
+                                                          output_data_type=tf.float32)
+                    record("tflite int8", f"percentile {pct} ranges", run_tflite(flat_p, xv), run_tflite(flat_p, xt))
+                    for passes in (1, 2):
+                        flat_p, _ = correct_biases(flat_p, reference, calib.x)
+                        shipped = " (shipped)" if (pct, passes) == (99.999, 1) else ""
+                        record("tflite int8", f"percentile {pct} ranges, + bias correction, {passes} pass"
+                               + ("es" if passes > 1 else "") + shipped, run_tflite(flat_p, xv), run_tflite(flat_p, xt))
         for ops in (["FULLY_CONNECTED"], ["FULLY_CONNECTED", "MEAN", "SOFTMAX"]):
             opts = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=ops)
             dbg = tf.lite.experimental.QuantizationDebugger(

@@ -130,9 +130,12 @@ def test_onnx_int8_uses_uint8_activations_and_per_channel_weights(artifacts):
 def test_tflite_int8_biases_are_corrected(artifacts, io):
     m = read_bundle(artifacts[("tflite", "int8", io)].path).manifest
     info = m.quantization["profile"]["bias_correction"]
-    # every conv/dense of the small CNN (3 conv + 2 dense), on the calibration set, twice (the profile's passes)
+    # every conv/dense of the small CNN (3 conv + 2 dense), on the calibration set, the profile's passes
     assert info["layers"] == 5 and info["images"] == 100
-    assert info["passes"] == 2 and len(info["mean_abs_shift_per_pass"]) == 2
+    assert info["passes"] == 1 and len(info["mean_abs_shift_per_pass"]) == 1
+    ranges = m.quantization["profile"]["activation_ranges"]  # percentile ranges, then the MLIR quantizer
+    assert ranges["method"].startswith("percentile 99.999") and ranges["images"] == 100
+    assert ranges["tensors"] >= 8 and 0 < ranges["mean_range_kept"] <= 1
 
 
 @pytest.mark.parametrize("fmt,key", [("onnx", "bias_correction"), ("openvino", "empirical_bias_correction")])

@@ -46,16 +46,17 @@ def correct_qdq_biases(quantized: Path, float_model: Path, images: np.ndarray, i
     layers = _layers(model)
     if not layers:
         raise ModelError(f"{quantized}: bias correction found no Conv/Gemm with an int32 bias behind a QuantizeLinear")
-    ref = _run(onnx.load(str(float_model)), [l.float_name for l in layers], images, input_name, batch)
+    # Only per-channel means are kept: the mean error is the difference of the means, and whole
+    # activations of every layer for hundreds of images would not fit in memory on larger models.
+    ref = _channel_means(onnx.load(str(float_model)), [l.float_name for l in layers], images, input_name, batch)
     shifts = []
     for layer in layers:
-        q = _run(model, [layer.quant_name], images, input_name, batch)[layer.quant_name]
-        shape = [1, -1] + [1] * (q.ndim - 2)  # channel axis 1 (NCHW / (N, C))
-        got = (q.astype(np.float32) - layer.out_zero.reshape(shape)) * layer.out_scale.reshape(shape)
+        q = _channel_means(model, [layer.quant_name], images, input_name, batch)[layer.quant_name]
+        got = (q - layer.out_zero.reshape(-1)) * layer.out_scale.reshape(-1)  # per-tensor params broadcast
         want = ref[layer.float_name]
         if got.shape != want.shape:
-            raise ModelError(f"{quantized}: {layer.node.name} output {got.shape} differs from the float model's {want.shape}")
-        err = (got - want).swapaxes(0, 1).reshape(got.shape[1], -1).mean(1)
+            raise ModelError(f"{quantized}: {layer.node.name} has {got.size} output channels, the float model {want.size}")
+        err = got - want
         bias = numpy_helper.to_array(layer.bias).astype(np.int64)
         if bias.shape != err.shape or layer.bias_scale.size not in (1, err.size):
             continue  # not a per-output-channel bias: leave it
@@ -101,9 +102,9 @@ def _layers(model) -> list[_Layer]:
     return out
 
 
-def _run(model, names: list[str], images: np.ndarray, input_name: str, batch: int) -> dict[str, np.ndarray]:
-    """Values of the tensors ``names`` for every image, with ORT's full graph optimizations (the
-    fused integer kernels a deployed model runs)."""
+def _channel_means(model, names: list[str], images: np.ndarray, input_name: str, batch: int) -> dict[str, np.ndarray]:
+    """Per-channel (axis 1) means of the tensors ``names`` over all images, run with ORT's full graph
+    optimizations (the fused integer kernels a deployed model runs)."""
     import onnx
     import onnxruntime as ort
 
@@ -117,9 +118,11 @@ def _run(model, names: list[str], images: np.ndarray, input_name: str, batch: in
     opts.intra_op_num_threads = 2
     opts.log_severity_level = 3
     sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    sums: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
     for start in range(0, len(images), batch):
-        outs = sess.run(names, {input_name: images[start : start + batch]})
-        for n, v in zip(names, outs):
-            parts[n].append(v)
-    return {n: np.concatenate(v) for n, v in parts.items()}
+        for n, v in zip(names, sess.run(names, {input_name: images[start : start + batch]})):
+            flat = np.asarray(v, np.float64).swapaxes(0, 1).reshape(v.shape[1], -1)
+            sums[n] = sums.get(n, 0) + flat.sum(1)
+            counts[n] = counts.get(n, 0) + flat.shape[1]
+    return {n: sums[n] / counts[n] for n in names}

@@ -35,7 +35,10 @@ def export_tflite(ctx: ExportContext, out_dir: Path) -> ExportResult:
         conv.inference_output_type = io_type
         settings["io_type"] = "int8" if ctx.int8_io else "float32"
     try:
-        flat = conv.convert()
+        if ctx.precision == "int8" and prof.get("activation_ranges", "minmax") != "minmax":
+            flat, settings["activation_ranges"] = _convert_with_ranges(conv, prof, ctx, io_type)
+        else:
+            flat = conv.convert()
         if ctx.precision == "int8" and prof.get("bias_correction"):
             from .tflite_bias import correct_biases
 
@@ -56,6 +59,23 @@ def export_tflite(ctx: ExportContext, out_dir: Path) -> ExportResult:
     flat = add_metadata(flat, METADATA_NAME, ctx.metadata_json(meta).encode())
     (out_dir / "model.tflite").write_bytes(flat)
     return ExportResult(["model.tflite"], quantization=quant, versions={"tensorflow": tf.__version__}, settings=settings)
+
+
+def _convert_with_ranges(conv, prof: dict[str, Any], ctx: ExportContext, io_type) -> tuple[bytes, dict[str, Any]]:
+    """Calibrate only, narrow the activation ranges (tflite_ranges), then quantize with the MLIR
+    quantizer: the same steps conv.convert() takes, with the ranges changed in between."""
+    from tensorflow.lite.python import convert as tflite_convert
+
+    from .tflite_ranges import percentile_ranges
+
+    method = prof["activation_ranges"]
+    if method != "percentile":
+        raise ModelError(f"tflite profile: unknown activation_ranges {method!r}; choose minmax or percentile")
+    conv._experimental_calibrate_only = True  # the path TensorFlow's QuantizationDebugger takes
+    calibrated = conv.convert()
+    calibrated, info = percentile_ranges(calibrated, ctx.calibration().x, float(prof.get("percentile", 99.999)))
+    flat = tflite_convert.mlir_quantize(calibrated, False, input_data_type=io_type, output_data_type=io_type)
+    return flat, info
 
 
 def io_quantization(flat: bytes) -> dict[str, Any]:
