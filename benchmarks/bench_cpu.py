@@ -184,11 +184,17 @@ def render(report: BenchReport, data: dict, out: Path) -> dict:
     extra += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else 'NO'} |" for t in tg]
     paired = data.get("paired_tflite_1thread")
     if paired:
+        rows = {p: best(report.results, name=model_name, format="tflite", precision=p, threads=1) for p in ("fp32", "int8")}
+        drift = ""
+        if all(rows.values()):
+            lat = paired["latency"]
+            drift = (f" In this run fp32 p50 was {rows['fp32'].latency.p50_ms:.3f} ms in its own process and "
+                     f"{lat['fp32']['p50_ms']:.3f} ms interleaved; int8 {rows['int8'].latency.p50_ms:.3f} and "
+                     f"{lat['int8']['p50_ms']:.3f} ms.")
         extra += ["", f"The int8/fp32 TFLite ratio comes from both bundles loaded in one fresh process and timed in "
                   f"{paired['rounds']} alternating rounds of {paired['calls_per_round']} `Classifier.run` calls each "
                   "(`fer_edge.bench.measure.interleaved`): each round's ratio compares the two under the same CPU state. "
-                  "The table's rows are separate processes run one after another, which drift more (fp32 p50 "
-                  "measured 0.65-0.96 ms in separate processes on this machine)."]
+                  "The table's rows are separate processes run one after another." + drift]
     extra += ["", "## GPU", "", "not measured: no GPU on this machine. What each GPU path lacks:", ""]
     extra += [f"- {p['key']}: {p['detail']}" for p in report.gpu_probe]
     if install:

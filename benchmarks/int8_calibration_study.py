@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from fer_edge.atomic import atomic_file  # noqa: E402
+from fer_edge.atomic import write_text  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if args.md:
-        with atomic_file(args.md) as fh:
-            fh.write(text)
+        write_text(args.md, text)
     return 0
 
 

@@ -59,6 +59,11 @@ def _umask() -> int:
     return mask
 
 
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_file(path) as fh:
+        fh.write(text)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_file(path) as fh:
         json.dump(obj, fh, indent=2, sort_keys=False, default=_json_default)

@@ -34,18 +34,20 @@ class ExportContext:
     int8_io: bool = False
     calibration_factory: Callable[[], CalibrationSet] | None = None
     qat: dict[str, Any] | None = None  # quantization-aware training options (int8 TFLite only)
-    _cache: dict[str, Any] = field(default_factory=dict)
+    # Built once per `convert` run and shared by its per-format contexts (same source model):
+    # the calibration set, the export graph and its rewrites.
+    shared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def input_name(self) -> str:
         return "input"
 
     def calibration(self) -> CalibrationSet:
-        if "calib" not in self._cache:
+        if "calib" not in self.shared:
             if self.calibration_factory is None:
                 raise ModelError("int8 conversion needs a calibration set")
-            self._cache["calib"] = self.calibration_factory()
-        return self._cache["calib"]
+            self.shared["calib"] = self.calibration_factory()
+        return self.shared["calib"]
 
     def output_kind(self) -> str:
         return output_kind(self.source.model)
@@ -53,18 +55,18 @@ class ExportContext:
     @property
     def deploy_model(self):
         """The model every exporter converts: the source after exact rewrites (export/simplify.py)."""
-        if "deploy" not in self._cache:
+        if "deploy" not in self.shared:
             from .simplify import simplify_for_export
 
-            self._cache["deploy"], self._cache["rewrites"] = simplify_for_export(self.source.model)
-        return self._cache["deploy"]
+            self.shared["deploy"], self.shared["rewrites"] = simplify_for_export(self.source.model)
+        return self.shared["deploy"]
 
     @property
     def rewrites(self) -> list[dict[str, Any]]:
         """The rewrites ``deploy_model`` applied (recorded in each bundle's provenance)."""
-        if "rewrites" not in self._cache:
+        if "rewrites" not in self.shared:
             _ = self.deploy_model  # builds both
-        return self._cache["rewrites"]
+        return self.shared["rewrites"]
 
     def saved_model(self) -> Path:
         """``model.export()`` SavedModel (weights as constants after conversion; see the TFLite pitfall)."""

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
+from .bias_correction import ChannelMeans, corrected_int32_bias, summary
 
 _CORRECTED_OPS = ("Conv", "Gemm")
 
@@ -46,8 +47,6 @@ def correct_qdq_biases(quantized: Path, float_model: Path, images: np.ndarray, i
     layers = _layers(model)
     if not layers:
         raise ModelError(f"{quantized}: bias correction found no Conv/Gemm with an int32 bias behind a QuantizeLinear")
-    # Only per-channel means are kept: the mean error is the difference of the means, and whole
-    # activations of every layer for hundreds of images would not fit in memory on larger models.
     ref = _channel_means(onnx.load(str(float_model)), [l.float_name for l in layers], images, input_name, batch)
     shifts = []
     for layer in layers:
@@ -57,16 +56,13 @@ def correct_qdq_biases(quantized: Path, float_model: Path, images: np.ndarray, i
         if got.shape != want.shape:
             raise ModelError(f"{quantized}: {layer.node.name} has {got.size} output channels, the float model {want.size}")
         err = got - want
-        bias = numpy_helper.to_array(layer.bias).astype(np.int64)
-        if bias.shape != err.shape or layer.bias_scale.size not in (1, err.size):
-            continue  # not a per-output-channel bias: leave it
-        bias -= np.round(err / layer.bias_scale).astype(np.int64)
-        layer.bias.CopyFrom(numpy_helper.from_array(np.clip(bias, -(2**31), 2**31 - 1).astype(np.int32), layer.bias.name))
+        bias = corrected_int32_bias(numpy_helper.to_array(layer.bias), err, layer.bias_scale)
+        if bias is None:
+            continue
+        layer.bias.CopyFrom(numpy_helper.from_array(bias, layer.bias.name))
         shifts.append(float(np.abs(err).mean()))
     onnx.save(model, str(quantized))
-    return {"method": "empirical per-channel bias correction vs the float ONNX model, sequential",
-            "layers": len(shifts), "images": int(len(images)),
-            "mean_abs_shift": round(float(np.mean(shifts)), 6) if shifts else 0.0}
+    return summary("empirical per-channel bias correction vs the float ONNX model, sequential", shifts, len(images))
 
 
 def _layers(model) -> list[_Layer]:
@@ -118,11 +114,8 @@ def _channel_means(model, names: list[str], images: np.ndarray, input_name: str,
     opts.intra_op_num_threads = 2
     opts.log_severity_level = 3
     sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    sums: dict[str, np.ndarray] = {}
-    counts: dict[str, int] = {}
+    means = ChannelMeans()
     for start in range(0, len(images), batch):
         for n, v in zip(names, sess.run(names, {input_name: images[start : start + batch]})):
-            flat = np.asarray(v, np.float64).swapaxes(0, 1).reshape(v.shape[1], -1)
-            sums[n] = sums.get(n, 0) + flat.sum(1)
-            counts[n] = counts.get(n, 0) + flat.shape[1]
-    return {n: sums[n] / counts[n] for n in names}
+            means.add(n, v, axis=1)
+    return means.means()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
+from .bias_correction import ChannelMeans, summary
 
 _LINEAR = ("Convolution", "GroupConvolution", "MatMul")
 _PASS_THROUGH = ("Clamp", "Relu")  # activations between the bias Add and the output FakeQuantize
@@ -41,7 +42,6 @@ def correct_ov_biases(quantized, float_model, images: np.ndarray, batch: int = 1
     layers = [l for l in layers if l.reference in float_ops]
     if not layers:
         raise ModelError("OpenVINO bias correction found no Conv/MatMul + bias Add shared by the int8 and float models")
-    # per-channel means only (see onnx_bias): the mean error is the difference of the means
     ref = _channel_means(core, float_model, [l.reference for l in layers], images, batch)
     shifts = []
     for layer in layers:
@@ -52,9 +52,8 @@ def correct_ov_biases(quantized, float_model, images: np.ndarray, batch: int = 1
         err = got - want
         if _subtract(quantized, layer, err):
             shifts.append(float(np.abs(err).mean()))
-    return {"method": "empirical per-channel bias correction vs the float OpenVINO model (CPU plugin, f32 hint), sequential",
-            "layers": len(shifts), "images": int(len(images)),
-            "mean_abs_shift": round(float(np.mean(shifts)), 6) if shifts else 0.0}
+    return summary("empirical per-channel bias correction vs the float OpenVINO model (CPU plugin, f32 hint), sequential",
+                   shifts, len(images))
 
 
 def _layers(model) -> list[_Layer]:
@@ -108,13 +107,9 @@ def _channel_means(core, model, names: list[str], images: np.ndarray, batch: int
     m.add_outputs([by_name[n].output(0) for n in names])
     compiled = core.compile_model(m, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     first = len(model.outputs)
-    sums: dict[str, np.ndarray] = {}
-    counts: dict[str, int] = {}
+    means = ChannelMeans()
     for start in range(0, len(images), batch):
         res = compiled(images[start : start + batch])
         for k, n in enumerate(names):
-            v = np.asarray(res[compiled.outputs[first + k]], np.float64)
-            flat = v.swapaxes(0, 1).reshape(v.shape[1], -1)
-            sums[n] = sums.get(n, 0) + flat.sum(1)
-            counts[n] = counts.get(n, 0) + flat.shape[1]
-    return {n: sums[n] / counts[n] for n in names}
+            means.add(n, res[compiled.outputs[first + k]], axis=1)
+    return means.means()

@@ -180,19 +180,19 @@ def convert(
         else:
             work = Path(workdir) / source.sha256[:16]
             work.mkdir(parents=True, exist_ok=True)
-        shared_calib: dict[str, Any] = {}
+        shared: dict[str, Any] = {}  # per-run intermediates the format contexts share (ExportContext.shared)
 
         def calibration():
-            if "set" not in shared_calib:
+            if "calib" not in shared:
                 say(f"building the calibration set ({size} images)")
-                shared_calib["set"] = build_calibration(source, calib, size, cache)
-            return shared_calib["set"]
+                shared["calib"] = build_calibration(source, calib, size, cache)
+            return shared["calib"]
 
         if get_quant(precision).needs_calibration:
             calibration()  # fail early (e.g. an empty --calib folder) before any export
         for f in formats:
             ctx = ExportContext(source, precision, profiles[f], Path(work), int8_io=int8_io,
-                                calibration_factory=calibration,
+                                calibration_factory=calibration, shared=shared,
                                 qat=(dict(qat) if isinstance(qat, dict) else {}) if qat else None)
             art, error = _convert_one(ctx, f, finals[f], ref, max_drop, overwrite, say)
             report.artifacts.append(art)
