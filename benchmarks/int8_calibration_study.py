@@ -46,49 +46,34 @@ def main(argv: list[str] | None = None) -> int:
 
     import tensorflow as tf
 
+    from _eval_splits import load_eval_splits, tflite_argmax
+
     from fer_edge.export.calibration import build_calibration, from_dataset
-    from fer_edge.export.datasource import dataset_for, role
     from fer_edge.export.simplify import simplify_for_export
-    from fer_edge.export.source import load_source
 
     t_start = time.time()
-    src = load_source(args.model)
-    cache: dict = {}
-    ds = dataset_for(src.data, src.run_dir, cache)
-    val, test = role(ds, src.data, "val"), role(ds, src.data, "test")
-    xv, yv = src.input.preprocess(val.images), val.labels
-    xt, yt = src.input.preprocess(test.images), test.labels
-    fv = src.model.predict(xv, batch_size=256, verbose=0).argmax(1)
-    ft = src.model.predict(xt, batch_size=256, verbose=0).argmax(1)
-    rows = [("float Keras", "-", float(np.mean(fv == yv)), 1.0, float(np.mean(ft == yt)), 1.0)]
+    ev = load_eval_splits(args.model)
+    src, cache = ev.src, ev.cache
+    xv, xt = ev.x["val"], ev.x["test"]
+    rows = [("float Keras", "-", ev.accuracy("val", ev.float_pred["val"]), 1.0,
+             ev.accuracy("test", ev.float_pred["test"]), 1.0)]
     print(f"float: val {rows[0][2]:.4f} test {rows[0][4]:.4f}", flush=True)
 
     def record(toolchain: str, variant: str, pv: np.ndarray, pt: np.ndarray) -> None:
-        row = (toolchain, variant, float(np.mean(pv == yv)), float(np.mean(pv == fv)),
-               float(np.mean(pt == yt)), float(np.mean(pt == ft)))
+        row = (toolchain, variant, ev.accuracy("val", pv), ev.agreement("val", pv),
+               ev.accuracy("test", pt), ev.agreement("test", pt))
         rows.append(row)
         print(f"{toolchain} {variant}: val {row[2]:.4f} agree {row[3]:.4f} | test {row[4]:.4f} agree {row[5]:.4f}", flush=True)
 
     calib = build_calibration(src, None, 300, cache)
-    train = role(ds, src.data, "train")
+    train = ev.role("train")
     with tempfile.TemporaryDirectory(prefix="fer-edge-int8-study-") as tmp:
         saved = Path(tmp) / "saved_model"
         deploy, _ = simplify_for_export(src.model)
         deploy.export(str(saved), verbose=False)
 
         # --- TFLite
-        from ai_edge_litert.interpreter import Interpreter
-
-        def run_tflite(flat: bytes, x: np.ndarray) -> np.ndarray:
-            it = Interpreter(model_content=flat, num_threads=2)
-            it.allocate_tensors()
-            i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
-            out = np.empty(len(x), int)
-            for k in range(len(x)):
-                it.set_tensor(i, x[k : k + 1])
-                it.invoke()
-                out[k] = it.get_tensor(o).argmax()
-            return out
+        run_tflite = tflite_argmax
 
         def tflite_converter(cal):
             conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))

@@ -129,34 +129,18 @@ def breakdown(export_dir: Path) -> list[dict]:
 
 def per_tensor_study(model_dir: str) -> list[dict]:
     import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
     from tensorflow.lite.python import convert as tflite_convert
 
+    from _eval_splits import load_eval_splits, tflite_argmax
+
     from fer_edge.export.calibration import build_calibration
-    from fer_edge.export.datasource import dataset_for, role
     from fer_edge.export.simplify import simplify_for_export
-    from fer_edge.export.source import load_source
     from fer_edge.export.tflite_bias import correct_biases
     from fer_edge.export.tflite_ranges import percentile_ranges
 
-    src = load_source(model_dir)
-    cache: dict = {}
-    ds = dataset_for(src.data, src.run_dir, cache)
-    splits = {name: role(ds, src.data, name) for name in ("val", "test")}
-    xs = {k: src.input.preprocess(v.images) for k, v in splits.items()}
-    floats = {k: src.model.predict(x, batch_size=256, verbose=0).argmax(1) for k, x in xs.items()}
-    calib = build_calibration(src, None, 300, cache)
-
-    def predict(flat: bytes, x: np.ndarray) -> np.ndarray:
-        it = Interpreter(model_content=flat, num_threads=2)
-        it.allocate_tensors()
-        i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
-        out = np.empty(len(x), int)
-        for k in range(len(x)):
-            it.set_tensor(i, x[k : k + 1])
-            it.invoke()
-            out[k] = it.get_tensor(o).argmax()
-        return out
+    ev = load_eval_splits(model_dir)
+    src, xs = ev.src, ev.x
+    calib = build_calibration(src, None, 300, ev.cache)
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="fer-edge-size-") as tmp:
@@ -170,16 +154,16 @@ def per_tensor_study(model_dir: str) -> list[dict]:
         conv._experimental_calibrate_only = True
         calibrated, _ = percentile_ranges(conv.convert(), calib.x, 99.999)
         rows.append({"variant": "float32 (reference)", "size": len(reference),
-                     **{f"{k}_acc": float(np.mean(floats[k] == splits[k].labels)) for k in xs},
+                     **{f"{k}_acc": ev.accuracy(k, ev.float_pred[k]) for k in xs},
                      **{f"{k}_agree": 1.0 for k in xs}})
         for name, per_tensor in (("int8, per-channel weights (shipped)", False), ("int8, per-tensor weights", True)):
             flat = tflite_convert.mlir_quantize(calibrated, per_tensor, input_data_type=tf.float32,
                                                 output_data_type=tf.float32)
             flat, _ = correct_biases(flat, reference, calib.x)
-            preds = {k: predict(flat, x) for k, x in xs.items()}
+            preds = {k: tflite_argmax(flat, x) for k, x in xs.items()}
             rows.append({"variant": name, "size": len(flat),
-                         **{f"{k}_acc": float(np.mean(preds[k] == splits[k].labels)) for k in xs},
-                         **{f"{k}_agree": float(np.mean(preds[k] == floats[k])) for k in xs}})
+                         **{f"{k}_acc": ev.accuracy(k, preds[k]) for k in xs},
+                         **{f"{k}_agree": ev.agreement(k, preds[k]) for k in xs}})
             print(rows[-1], flush=True)
     return rows
 
