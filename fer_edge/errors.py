@@ -8,6 +8,8 @@ a traceback. Bugs stay ordinary exceptions so they keep their traceback.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+from collections.abc import Iterable
 from types import ModuleType
 
 
@@ -43,3 +45,53 @@ def require(module: str, extra: str, purpose: str = "") -> ModuleType:
             f"{module} is needed{what} but is not installed ({exc}); "
             f"install it with: pip install 'fer-edge[{extra}]'"
         ) from exc
+
+
+# What each pip extra provides, by top-level module. A failed import of one of these means the extra
+# is not installed (not a bug), so it is reported as a MissingExtraError naming the extra.
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "train": ("tensorflow", "keras", "tf_keras", "tensorflow_model_optimization", "matplotlib", "sklearn"),
+    "onnx": ("onnx", "onnxruntime", "tf2onnx", "sympy"),
+    "openvino": ("openvino", "nncf"),
+}
+# The modules checked up front for a command that needs the extra (the rest are caught when imported).
+_CORE_MODULES: dict[str, tuple[str, ...]] = {
+    "train": ("tensorflow", "keras"),
+    "onnx": ("onnx", "onnxruntime", "tf2onnx"),
+    "openvino": ("openvino", "nncf"),
+}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None  # locates the module without importing it
+    except (ImportError, ValueError):
+        return False
+
+
+def require_extras(extras: Iterable[str], purpose: str) -> None:
+    """Fail before any work when ``purpose`` needs extras that are not installed: one error naming
+    every missing module and the single pip command that installs them all."""
+    missing_modules: list[str] = []
+    missing_extras: list[str] = []
+    for extra in dict.fromkeys(e for e in extras if e):
+        absent = [m for m in _CORE_MODULES[extra] if not _installed(m)]
+        if absent:
+            missing_modules += absent
+            missing_extras.append(extra)
+    if missing_extras:
+        verb = "is" if len(missing_modules) == 1 else "are"
+        raise MissingExtraError(
+            f"{purpose} needs {', '.join(missing_modules)}, which {verb} not installed; "
+            f"install with: pip install 'fer-edge[{','.join(missing_extras)}]'"
+        )
+
+
+def missing_extra_error(exc: ModuleNotFoundError) -> MissingExtraError | None:
+    """The user-facing error for a failed import of an optional module; None for any other module
+    (a real bug, which keeps its traceback)."""
+    top = (exc.name or "").split(".")[0]
+    for extra, modules in EXTRA_MODULES.items():
+        if top in modules:
+            return MissingExtraError(f"{top} is needed but is not installed; install it with: pip install 'fer-edge[{extra}]'")
+    return None

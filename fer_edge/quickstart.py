@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from . import paths
 from .atomic import atomic_file, write_json
-from .errors import ConfigError, DataError, FerEdgeError, MissingExtraError
+from .errors import ConfigError, DataError, FerEdgeError, MissingExtraError, require_extras
 from .shipped import sample_image, shipped_bundles
 
 RECIPE = "edge_mobilenetv2_64"
@@ -119,8 +119,13 @@ def run_quickstart(
     say = progress or (lambda msg: None)
     budget = budget or Budget.from_minutes(minutes)
     t0 = time.perf_counter()
-    out = _prepare_out(Path(out))
     data_path = find_fer2013(data)
+    if data_path is not None:  # training, conversion to every format and the bench need them all
+        from .formats import FORMATS
+
+        require_extras(["train", *(FORMATS[f].export_extra for f in _export_formats())],
+                       "fer-edge quickstart (train, convert, bench)")
+    out = _prepare_out(Path(out))
     notes: list[str] = []
 
     steps = 4 if data_path is not None else 2

@@ -13,7 +13,7 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import FerEdgeError
+from ..errors import FerEdgeError, missing_extra_error
 
 # command name -> (module, attribute). The module owns the command.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -54,6 +54,12 @@ class LazyGroup(click.Group):
         except FerEdgeError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except ModuleNotFoundError as exc:  # an optional extra that no up-front check caught
+            err = missing_extra_error(exc)
+            if err is None:
+                raise
+            click.echo(f"error: {err}", err=True)
+            sys.exit(err.exit_code)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -11,7 +11,7 @@ import numpy as np
 from ..atomic import atomic_dir, write_json
 from ..bundle import MANIFEST, InputSpec, read_bundle
 from ..data.dataset import select
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, require_extras
 from ..labels import FER7, canonical, label_set
 from . import data as tdata
 
@@ -77,6 +77,7 @@ def evaluate_model(
 ) -> dict[str, Any]:
     import warnings
 
+    require_extras(["train"], "fer-edge eval")
     from .evaluate import features, metrics_for, predict
     from . import report
 

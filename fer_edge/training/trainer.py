@@ -22,7 +22,7 @@ import numpy as np
 from ..atomic import write_json
 from ..bundle import MANIFEST, InputSpec, Manifest, write_bundle
 from ..face.framing import dataset_framing
-from ..errors import ConfigError, FerEdgeError
+from ..errors import ConfigError, FerEdgeError, require_extras
 from ..metrics import classification_metrics
 from . import data as tdata
 from .protocols import Task, protocol_config, tasks
@@ -66,6 +66,7 @@ def train(
     ``limit`` caps every split to about that many samples (quick runs, tests); the caps are
     seeded holdout selectors stored in provenance, so the splits stay re-creatable.
     """
+    require_extras(["train"], "fer-edge train")
     out = Path(out)
     if (out / MANIFEST).is_file() and not overwrite:
         raise FerEdgeError(f"{out} holds a finished run; choose another --out or pass --overwrite")
