@@ -155,6 +155,11 @@ def test_missing_sources_are_clear_errors(peer_classifier, tmp_path):
     bad.write_bytes(b"\x00" * 100)
     with pytest.raises(SourceError, match="could not open"):
         _run(peer_classifier, bad)
+    # OpenCV "opens" a corrupt JPEG with its mjpeg reader but decodes nothing: an error, not an empty run
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"garbage\n")
+    with pytest.raises(SourceError, match="no frame could be decoded"):
+        _run(peer_classifier, corrupt)
 
 
 def test_no_display_says_use_headless(peer_classifier, video, monkeypatch):

@@ -90,6 +90,7 @@ class OpenCVSource(FrameSource):
         self.resolution = resolution
         self._cap = None
         self._index = 0
+        self._first = None  # a video file's first frame, decoded in open() to prove the file plays
         if re.fullmatch(r"\d+", spec):
             self._arg: int | str = int(spec)
             self.kind = "camera"
@@ -131,6 +132,15 @@ class OpenCVSource(FrameSource):
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.resolution[1])
         if self.kind != "file":
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # we want the newest frame, not a queue of old ones
+        elif self._index == 0:
+            # OpenCV "opens" some files it cannot decode (a corrupt JPEG, a truncated video): decode the
+            # first frame here, so such a file is an error at once and not an empty run.
+            ok, first = cap.read()
+            if not ok or first is None:
+                cap.release()
+                raise SourceError(f"{self.spec}: no frame could be decoded (corrupt, empty, or not a video "
+                                  "OpenCV can decode)")
+            self._first = first
         self._cap = cap
 
     @property
@@ -145,7 +155,10 @@ class OpenCVSource(FrameSource):
 
         if self._cap is None:
             raise SourceDisconnected(f"{self.description} is not open")
-        ok, bgr = self._cap.read()
+        if self._first is not None:
+            ok, bgr, self._first = True, self._first, None
+        else:
+            ok, bgr = self._cap.read()
         if not ok or bgr is None:
             if self.kind == "file":
                 return None
@@ -160,6 +173,7 @@ class OpenCVSource(FrameSource):
         return Frame(self._index - 1, ts, rgb, small, scale)
 
     def close(self) -> None:
+        self._first = None
         if self._cap is not None:
             self._cap.release()
             self._cap = None
