@@ -60,7 +60,7 @@ def detect_kind(path: str | Path) -> str:
                 f"({', '.join(HEADER[:3])}, ...)"
             )
         raise DataError(f"{path}: cannot tell the dataset kind from this file; expected .csv, .csv.gz or .npz "
-                        f"or a folder (pass kind= one of {', '.join(KINDS)})")
+                        f"or a folder (pass --kind (kind= in Python), one of {', '.join(KINDS)})")
     entries = [p for p in path.iterdir() if not p.name.startswith(".")]
     if not entries:
         raise DataError(f"{path}: empty folder")
@@ -86,7 +86,7 @@ def detect_kind(path: str | Path) -> str:
     hint = f"; it holds {loose} images directly, expected <root>/<class>/*" if loose else ""
     raise DataError(
         f"{path}: cannot tell the dataset kind (no emotion class folders, no JAFFE .tiff names, no fer2013 csv)"
-        f"{hint}; pass kind= one of {', '.join(KINDS)}"
+        f"{hint}; pass --kind (kind= in Python), one of {', '.join(KINDS)}"
     )
 
 
