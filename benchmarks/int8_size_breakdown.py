@@ -171,7 +171,7 @@ def per_tensor_study(model_dir: str) -> list[dict]:
 def render(parts: list[dict], study: list[dict], args, seconds: float) -> str:
     kb = lambda n: f"{n / 1024:,.0f}"  # noqa: E731
     lines = ["# What the int8 files are made of (edge model)", "",
-             "| format | precision | file(s) KB | weights KB | quantization params KB | biases KB | graph + metadata KB | fp32 / int8 |",
+             "| format | precision | file(s) KiB | weights KiB | quantization params KiB | biases KiB | graph + metadata KiB | fp32 / int8 |",
              "|---|---|---|---|---|---|---|---|"]
     for r in parts:
         ratio = f"{r['smaller']:.2f}x (weights {r['weights smaller']:.2f}x)" if "smaller" in r else ""
@@ -183,7 +183,7 @@ def render(parts: list[dict], study: list[dict], args, seconds: float) -> str:
               "weights.", ""]
     if study:
         lines += ["## TFLite int8: per-channel vs per-tensor weights (shipped recipe otherwise)", "",
-                  "| variant | file KB | fp32 / file | PublicTest acc % | agree % | PrivateTest acc % | agree % |",
+                  "| variant | file KiB | fp32 / file | PublicTest acc % | agree % | PrivateTest acc % | agree % |",
                   "|---|---|---|---|---|---|---|"]
         ref = study[0]["size"]
         for r in study:
