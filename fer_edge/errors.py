@@ -47,17 +47,11 @@ def require(module: str, extra: str, purpose: str = "") -> ModuleType:
         ) from exc
 
 
-# What each pip extra provides, by top-level module. A failed import of one of these means the extra
-# is not installed (not a bug), so it is reported as a MissingExtraError naming the extra.
+# What each pip extra installs (pyproject.toml's optional-dependencies), by top-level module. Commands
+# check the whole extra up front; a later failed import of one of these is reported the same way.
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "train": ("tensorflow", "keras", "tf_keras", "tensorflow_model_optimization", "matplotlib", "sklearn"),
     "onnx": ("onnx", "onnxruntime", "tf2onnx", "sympy"),
-    "openvino": ("openvino", "nncf"),
-}
-# The modules checked up front for a command that needs the extra (the rest are caught when imported).
-_CORE_MODULES: dict[str, tuple[str, ...]] = {
-    "train": ("tensorflow", "keras"),
-    "onnx": ("onnx", "onnxruntime", "tf2onnx"),
     "openvino": ("openvino", "nncf"),
 }
 
@@ -75,7 +69,7 @@ def require_extras(extras: Iterable[str], purpose: str) -> None:
     missing_modules: list[str] = []
     missing_extras: list[str] = []
     for extra in dict.fromkeys(e for e in extras if e):
-        absent = [m for m in _CORE_MODULES[extra] if not _installed(m)]
+        absent = [m for m in EXTRA_MODULES[extra] if not _installed(m)]
         if absent:
             missing_modules += absent
             missing_extras.append(extra)

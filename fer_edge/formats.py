@@ -88,3 +88,13 @@ def check_precision(fmt: str, precision: str) -> None:
         raise ConfigError(
             f"format {fmt!r} does not support precision {precision!r}; it supports {', '.join(spec.precisions)}"
         )
+
+
+def extras_to_convert(formats: list[str], evaluate: bool = True) -> list[str]:
+    """The pip extras converting to ``formats`` needs: train (the Keras source and TensorFlow's
+    converter), each format's exporter and, to measure retention, its runtime."""
+    extras = ["train"]
+    for name in formats:
+        fmt = get_format(name)
+        extras += [fmt.export_extra, fmt.runtime_extra if evaluate else ""]
+    return extras

@@ -121,10 +121,9 @@ def run_quickstart(
     t0 = time.perf_counter()
     data_path = find_fer2013(data)
     if data_path is not None:  # training, conversion to every format and the bench need them all
-        from .formats import FORMATS
+        from .formats import extras_to_convert
 
-        require_extras(["train", *(FORMATS[f].export_extra for f in _export_formats())],
-                       "fer-edge quickstart (train, convert, bench)")
+        require_extras(extras_to_convert(_export_formats()), "fer-edge quickstart (train, convert, bench)")
     out = _prepare_out(Path(out))
     notes: list[str] = []
 

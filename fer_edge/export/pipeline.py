@@ -19,7 +19,7 @@ from typing import Any, Callable
 from ..atomic import atomic_dir, write_json
 from ..bundle import Manifest, write_bundle
 from ..errors import ConfigError, FerEdgeError, require_extras
-from ..formats import EXPORT_FORMATS, check_precision, get_format
+from ..formats import EXPORT_FORMATS, check_precision, extras_to_convert, get_format
 from ..quantization import get_quant
 from .calibration import build_calibration
 from .context import ExportContext
@@ -138,12 +138,8 @@ def convert(
     if calib is not None and not get_quant(precision).needs_calibration:
         raise ConfigError(f"--calib is only used by --int8, not --{precision}")
     profiles = {f: load_profile(f, precision) for f in formats}
-    # The source is a Keras model (train extra); each format needs its exporter, and its runtime to
-    # measure retention. Checked before any work, so a runtime-only install gets one clear line.
-    extras = ["train", *(get_format(f).export_extra for f in formats)]
-    if evaluate:
-        extras += [get_format(f).runtime_extra for f in formats]
-    require_extras(extras, f"fer-edge convert --format {fmt}")
+    # before any work, so a runtime-only install gets one clear line
+    require_extras(extras_to_convert(formats, evaluate), f"fer-edge convert --format {fmt}")
 
     say(f"loading {model}")
     source = load_source(model)
