@@ -38,15 +38,22 @@ SCHEMA = "fer-edge/bundle@1"
 MANIFEST = "manifest.json"
 
 
+TTA_MODES = ("none", "flip", "ten_crop")  # views averaged by the runtime (InputSpec.views)
+
+
 @dataclass
 class InputSpec:
-    size: tuple[int, int]  # (height, width)
+    size: tuple[int, int]  # (height, width) the face is resized to
     color: str = "gray"  # "gray" | "rgb" | "bgr"
     scale: float = 1.0  # x_model = x_uint8 * scale - offset
     offset: tuple[float, ...] = (0.0,)
     interpolation: str = "area"  # "area" | "bilinear" | "bicubic" (OpenCV names, lower case)
     layout: str = "NHWC"
     dtype: str = "float32"
+    # (height, width) of the model input cut from the resized face: the centre crop, or with
+    # ``tta`` several crops. None: the model takes the whole resized face.
+    crop: tuple[int, int] | None = None
+    tta: str = "none"  # "none" | "flip" | "ten_crop": the views the runtime averages
 
     @property
     def channels(self) -> int:
@@ -54,10 +61,16 @@ class InputSpec:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return (int(self.size[0]), int(self.size[1]), self.channels)
+        """The model input (h, w, c): the crop when there is one."""
+        h, w = self.crop or self.size
+        return (int(h), int(w), self.channels)
 
-    def preprocess(self, images: np.ndarray) -> np.ndarray:
-        """A batch of uint8 faces, (N,H,W) gray or (N,H,W,3) RGB -> float32 (N,h,w,c)."""
+    @property
+    def n_views(self) -> int:
+        return {"none": 1, "flip": 2, "ten_crop": 10}[self.tta]
+
+    def resize(self, images: np.ndarray) -> np.ndarray:
+        """A batch of uint8 faces, (N,H,W) gray or (N,H,W,3) RGB -> float32 (N,*size,c), 0..255."""
         import cv2  # base dependency; imported lazily so manifests load without it
 
         batch = np.asarray(images)
@@ -73,7 +86,34 @@ class InputSpec:
             if img.shape[:2] != (h, w):
                 img = cv2.resize(img, (w, h), interpolation=interp)
             out[i] = img.reshape(h, w, self.channels)
-        return self.normalize(out)
+        return out
+
+    def views(self, resized: np.ndarray, tta: str | None = None) -> list[np.ndarray]:
+        """The model-input views of resized faces (N,*size,c): the centre crop first, then
+        for ``flip`` its mirror image, for ``ten_crop`` the four corner crops and the five
+        mirrored. Any array type with numpy slicing works (uint8 or float)."""
+        tta = self.tta if tta is None else tta
+        if tta not in TTA_MODES:
+            raise ModelError(f"tta must be one of {', '.join(TTA_MODES)}, not {tta!r}")
+        H, W = resized.shape[1:3]
+        h, w = self.shape[:2]
+        if (H, W) != (int(self.size[0]), int(self.size[1])):
+            raise ModelError(f"expected faces resized to {tuple(self.size)}, got {(H, W)}")
+        top, left = (H - h) // 2, (W - w) // 2
+        crops = [(top, left)]
+        if tta == "ten_crop":
+            if (H, W) == (h, w):
+                raise ModelError("tta 'ten_crop' needs an input crop smaller than the resized face")
+            crops += [(0, 0), (0, W - w), (H - h, 0), (H - h, W - w)]
+        out = [resized[:, t : t + h, c : c + w] for t, c in crops]
+        if tta != "none":
+            out += [v[:, :, ::-1] for v in out]
+        return out
+
+    def preprocess(self, images: np.ndarray) -> np.ndarray:
+        """A batch of uint8 faces, (N,H,W) gray or (N,H,W,3) RGB -> float32 model input (N,h,w,c):
+        resize, centre crop (if any), then normalize."""
+        return self.normalize(np.ascontiguousarray(self.views(self.resize(images), "none")[0]))
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
         """Resized float32 pixels 0..255 -> model input (``x * scale - offset``), in place."""
@@ -92,6 +132,7 @@ class InputSpec:
         d = asdict(self)
         d["size"] = list(self.size)
         d["offset"] = list(self.offset)
+        d["crop"] = list(self.crop) if self.crop else None
         d["channels"] = self.channels
         return d
 
@@ -99,11 +140,19 @@ class InputSpec:
     def from_dict(cls, d: dict[str, Any]) -> "InputSpec":
         d = dict(d)
         d.pop("channels", None)
-        spec = cls(**{**d, "size": tuple(d["size"]), "offset": tuple(d.get("offset", (0.0,)))})
+        crop = d.get("crop")
+        spec = cls(**{**d, "size": tuple(d["size"]), "offset": tuple(d.get("offset", (0.0,))),
+                      "crop": tuple(int(c) for c in crop) if crop else None})
         if spec.color not in ("gray", "rgb", "bgr"):
             raise ModelError(f"input color must be gray, rgb or bgr, not {spec.color!r}")
         if spec.interpolation not in _INTERP:
             raise ModelError(f"input interpolation must be one of {sorted(_INTERP)}, not {spec.interpolation!r}")
+        if spec.tta not in TTA_MODES:
+            raise ModelError(f"input tta must be one of {', '.join(TTA_MODES)}, not {spec.tta!r}")
+        if spec.crop and not all(0 < c <= s for c, s in zip(spec.crop, spec.size)):
+            raise ModelError(f"input crop {list(spec.crop)} must fit inside size {list(spec.size)}")
+        if spec.tta == "ten_crop" and tuple(spec.crop or spec.size) == tuple(spec.size):
+            raise ModelError("input tta 'ten_crop' needs a crop smaller than size")
         return spec
 
 

@@ -24,6 +24,36 @@ def predict(model, x_uint8: np.ndarray, scale: tuple[float, tuple[float, ...]], 
     return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
 
 
+def predict_views(model, spec, x_resized: np.ndarray, scale, tta: str = "none", batch: int = 256) -> np.ndarray:
+    """Probabilities for resized uint8 faces, averaged over the test-time views of ``tta``
+    (``InputSpec.views``: the runtime averages the same views)."""
+    views = spec.views(x_resized, tta)
+    return np.mean([predict(model, np.ascontiguousarray(v), scale, batch) for v in views], axis=0)
+
+
+def float32_model(model):
+    """The same model with every layer in float32 (a mixed-precision model's weights are float32
+    already; its bfloat16 compute is a layer setting). Exported artifacts start from this."""
+    import keras
+
+    def plain(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy":
+                return {**node, "config": {**node.get("config", {}), "name": "float32"}}
+            return {k: plain(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [plain(v) for v in node]
+        return node
+
+    config = model.get_config()
+    fixed = plain(config)
+    if fixed == config:
+        return model
+    clean = keras.Model.from_config(fixed)
+    clean.set_weights(model.get_weights())
+    return clean
+
+
 def metrics_for(probs: np.ndarray, y: np.ndarray, labels: Sequence[str], model_labels: Sequence[str] | None = None) -> dict[str, Any]:
     """Metrics in the dataset's label order; the model's label order may differ (cross-dataset)."""
     model_labels = list(model_labels or labels)

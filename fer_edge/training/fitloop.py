@@ -59,7 +59,10 @@ def make_optimizer(train: dict[str, Any], stage: dict[str, Any], steps_per_epoch
     if name == "adamw":
         return keras.optimizers.AdamW(rate, weight_decay=float(wd or 1e-4))
     if name == "sgd":
-        return keras.optimizers.SGD(rate, momentum=float(train.get("momentum", 0.9)), nesterov=bool(train.get("nesterov", False)))
+        # weight_decay: Keras' decoupled decay (w -= lr * wd * w each step), all weights.
+        return keras.optimizers.SGD(rate, momentum=float(train.get("momentum", 0.9)),
+                                    nesterov=bool(train.get("nesterov", False)),
+                                    weight_decay=float(wd) if wd else None)
     raise ConfigError(f"unknown optimizer {name!r}; choose adam, adamw or sgd")
 
 
@@ -175,10 +178,13 @@ def fit(
     freeze_bn: bool = True,
     augment_cfg: dict[str, Any] | None = None,
     strategy=None,
+    crop: tuple[int, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``model`` in place through the recipe's stages; returns the history rows.
 
-    At the end the model holds the best-validation-accuracy weights.
+    ``train`` holds resized faces; with ``crop`` the augmenter cuts the model input from them
+    (``val`` is already at the model input). At the end the model holds the
+    best-validation-accuracy weights.
     """
     import keras
 
@@ -192,7 +198,7 @@ def fit(
     smooth = float(tr_cfg.get("label_smoothing", 0.0))
     cw = class_weights(train[1], num_classes, tr_cfg.get("class_balance", "none"))
     w_train = cw[train[1]] if tr_cfg.get("class_balance", "none") != "none" else None
-    augment = build_augmenter(augment_cfg or {}, seed) if augment_cfg else None
+    augment = build_augmenter(augment_cfg or {}, seed, crop) if (augment_cfg or crop) else None
     steps = int(np.ceil(len(train[0]) / batch))
     patience = tr_cfg.get("early_stopping_patience")
     ckdir.mkdir(parents=True, exist_ok=True)
@@ -240,7 +246,9 @@ def fit(
         secs = time.time() - t0
         row = {k: float(v[-1]) for k, v in h.history.items()}
         lr = model.optimizer.learning_rate
-        row = {"epoch": epoch + 1, "stage": si + 1, **row, "lr": float(np.asarray(lr)), "seconds": round(secs, 1)}
+        # images/s: training images per wall-clock second of the whole epoch (validation pass included)
+        row = {"epoch": epoch + 1, "stage": si + 1, **row, "lr": float(np.asarray(lr)), "seconds": round(secs, 1),
+               "images_per_second": round(len(train[0]) / secs, 1)}
         history.append(row)
         improved = row.get("val_accuracy", 0.0) > best
         if improved:
@@ -256,7 +264,7 @@ def fit(
         })
         log(f"epoch {epoch + 1}/{total}: loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
             f"val_loss {row.get('val_loss', float('nan')):.4f} val_acc {row.get('val_accuracy', float('nan')):.4f} "
-            f"lr {row['lr']:.2e} {secs:.0f}s{' *best' if improved else ''}")
+            f"lr {row['lr']:.2e} {secs:.0f}s {row['images_per_second']:.0f} img/s{' *best' if improved else ''}")
         if stop:
             log(f"early stopping: no val accuracy gain for {patience} epochs")
             break

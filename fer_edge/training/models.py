@@ -104,7 +104,7 @@ def _head(x, cfg: dict[str, Any], num_classes: int):
         x = L.Dropout(drop or 0.5, name=f"{PREFIX_HEAD}dropout3")(x)
     else:
         raise ConfigError(f"unknown head {kind!r}; choose linear, dense or resnet_mlp")
-    return L.Dense(num_classes, activation="softmax", name=f"{PREFIX_HEAD}logits")(x)
+    return L.Dense(num_classes, activation="softmax", dtype="float32", name=f"{PREFIX_HEAD}logits")(x)
 
 
 def _freeze_bn(model) -> None:
@@ -233,13 +233,43 @@ def custom_cnn(cfg, input_shape, num_classes):
         x = L.BatchNormalization(name=f"{PREFIX_HEAD}bn{i + 1}")(x)
         x = L.LeakyReLU(0.1, name=f"{PREFIX_HEAD}lrelu{i + 1}")(x)
         x = L.Dropout(float(cfg.get("dense_dropout", 0.3)), name=f"{PREFIX_HEAD}dropout{i + 1}")(x)
-    out = L.Dense(num_classes, activation="softmax", name=f"{PREFIX_HEAD}logits")(x)
+    out = L.Dense(num_classes, activation="softmax", dtype="float32", name=f"{PREFIX_HEAD}logits")(x)
     model = keras.Model(inp, out, name=cfg.get("name", "custom_cnn"))
     return model, {"backbone": f"custom CNN ({cfg.get('variant', 'model3')}, {k}x{k})", "backbone_weights": "none (from scratch)"}
 
 
+def plain_cnn(cfg, input_shape, num_classes):
+    """Our edge net: plain 3x3 Conv-BN-ReLU blocks, trained from scratch at 40-48 px.
+
+    ``widths`` gives one stage per entry (``convs`` convolutions each, then 2x2 max-pool
+    between stages). Dense 3x3 convolutions are what oneDNN trains fastest in bfloat16 on a
+    CPU and what XNNPACK speeds up most in int8 (its depthwise kernels are slower in int8
+    than in fp32 on x86: benchmarks/results/tflite_op_profile.md). No bias before BN, ReLU
+    only: the exporters fold BN into the convolution and quantize cleanly.
+    """
+    keras = _keras()
+    L = keras.layers
+    inp = keras.Input(input_shape, name="image")
+    x = _pre(inp, cfg, want_rgb=False)
+    widths = [int(w) for w in cfg.get("widths", [32, 64, 128, 256])]
+    convs = int(cfg.get("convs", 2))
+    for s, width in enumerate(widths):
+        for j in range(convs):
+            name = f"stage{s + 1}_conv{j + 1}"
+            x = L.Conv2D(width, 3, padding="same", use_bias=False, name=name)(x)
+            x = L.BatchNormalization(name=f"{name}_bn")(x)
+            x = L.ReLU(name=f"{name}_relu")(x)
+        if s < len(widths) - 1:
+            x = L.MaxPooling2D(2, name=f"stage{s + 1}_pool")(x)
+    out = _head(x, cfg, num_classes)
+    model = keras.Model(inp, out, name=cfg.get("name", "plain_cnn"))
+    desc = f"plain CNN {'-'.join(map(str, widths))} x{convs} conv per stage"
+    return model, {"backbone": desc, "backbone_weights": "none (from scratch)"}
+
+
 BUILDERS = {
     "mobilenetv2": mobilenetv2,
+    "plain_cnn": plain_cnn,
     "efficientnet": efficientnet,
     "resnet50": resnet50,
     "custom_cnn": custom_cnn,

@@ -32,13 +32,27 @@ from .recipes import Recipe
 def input_spec(recipe: Recipe) -> InputSpec:
     inp = recipe.section("input")
     size = inp.get("size", [48, 48])
-    return InputSpec(
-        size=(int(size[0]), int(size[1])),
-        color=inp.get("color", "gray"),
-        scale=float(inp.get("scale", 1.0)),
-        offset=tuple(float(o) for o in inp.get("offset", [0.0])),
-        interpolation=inp.get("interpolation", "bilinear"),
-    )
+    return InputSpec.from_dict({
+        "size": (int(size[0]), int(size[1])),
+        "color": inp.get("color", "gray"),
+        "scale": float(inp.get("scale", 1.0)),
+        "offset": tuple(float(o) for o in inp.get("offset", [0.0])),
+        "interpolation": inp.get("interpolation", "bilinear"),
+        "crop": inp.get("crop"),
+        "tta": inp.get("tta", "none"),
+    })
+
+
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def _precision(recipe: Recipe) -> str:
+    """``[train] precision``: mixed_bfloat16 trains 1.4-1.9x faster on a CPU with AVX512-BF16
+    (benchmarks/results/edge_study.md); weights stay float32 and every artifact is float32."""
+    p = str(recipe.data["train"].get("precision", "float32"))
+    if p not in PRECISIONS:
+        raise ConfigError(f"[train] precision must be one of {', '.join(PRECISIONS)}, not {p!r}")
+    return p
 
 
 def _strategy(log):
@@ -154,7 +168,23 @@ def _build(recipe, spec, k, strategy):
 
 
 def _run_task(recipe, task, spec, ds, data_path, kind, folder: Path, seed, resume, strategy, log) -> dict[str, Any]:
-    from .evaluate import features, metrics_for, predict
+    import keras
+
+    precision = _precision(recipe)
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        return _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder, seed, resume, strategy, log)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _center(x: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Resized uint8 faces -> the model input (the centre crop when the input has a crop)."""
+    return np.ascontiguousarray(spec.views(x, "none")[0])
+
+
+def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, seed, resume, strategy, log) -> dict[str, Any]:
+    from .evaluate import features, float32_model, metrics_for, predict, predict_views
     from .fitloop import fit
     from . import report
 
@@ -170,7 +200,7 @@ def _run_task(recipe, task, spec, ds, data_path, kind, folder: Path, seed, resum
         from .models import recalibrate_bn
 
         sample = task.train.x[np.random.default_rng(seed).permutation(len(task.train.x))[:1024]]
-        changed = recalibrate_bn(model, apply_scale(sample, spec))
+        changed = recalibrate_bn(model, apply_scale(_center(sample, spec), spec))
         log(f"BatchNorm recalibrated on {len(sample)} training images ({changed} layers): trainable in training mode")
     if mcfg.get("bn_momentum") is not None:
         # keras.applications' MobileNetV2 uses 0.999: its moving statistics lag far behind a
@@ -185,17 +215,28 @@ def _run_task(recipe, task, spec, ds, data_path, kind, folder: Path, seed, resum
     if recipe.data["train"].get("cache_features"):
         history = _fit_cached(recipe, model, task, folder, scale, k, seed, resume, log, strategy)
     else:
-        history = fit(model, recipe.data, (task.train.x, task.train.y), (task.val.x, task.val.y),
+        history = fit(model, recipe.data, (task.train.x, task.train.y), (_center(task.val.x, spec), task.val.y),
                       folder / "checkpoints", scale, k, seed, resume, log, freeze_bn,
-                      recipe.section("augment") if not _offline_augmented(recipe) else None, strategy)
+                      recipe.section("augment") if not _offline_augmented(recipe) else None, strategy,
+                      crop=spec.crop)
     train_secs = time.time() - t0
     epoch_secs = [r["seconds"] for r in history if "seconds" in r]
+    rates = [r["images_per_second"] for r in history if "images_per_second" in r]
+    # Everything below (metrics, report, the saved model) uses the float32 model that is exported.
+    model = float32_model(model)
 
     metrics: dict[str, Any] = {}
     probs = {}
     for split, part in (("val", task.val), ("test", task.test)):
-        probs[split] = predict(model, part.x, scale)
+        probs[split] = predict_views(model, spec, part.x, scale, spec.tta)
         metrics[split] = metrics_for(probs[split], part.y, labels)
+    if spec.crop:  # each test-time augmentation, measured (the bundle's own tta is in val/test)
+        metrics["tta"] = {}
+        for mode in ("none", "flip", "ten_crop"):
+            metrics["tta"][mode] = {
+                split: {key: metrics_for(predict_views(model, spec, part.x, scale, mode), part.y, labels)[key]
+                        for key in ("accuracy", "macro_f1")}
+                for split, part in (("val", task.val), ("test", task.test))}
     cross = _cross(recipe, model, spec, scale, labels, log)
     if cross:
         metrics["cross"] = cross
@@ -208,6 +249,8 @@ def _run_task(recipe, task, spec, ds, data_path, kind, folder: Path, seed, resum
         "epochs_run": len(history),
         "train_seconds": round(train_secs, 1),
         "seconds_per_epoch": round(float(np.mean(epoch_secs)), 1) if epoch_secs else None,
+        "images_per_second": round(float(np.median(rates)), 1) if rates else None,
+        "precision": _precision(recipe),
         **{f"cross_{n}_accuracy": m["accuracy"] for n, m in cross.items()},
     }
     write_json(folder / "metrics.json", metrics)
@@ -219,7 +262,7 @@ def _run_task(recipe, task, spec, ds, data_path, kind, folder: Path, seed, resum
     report.plot_confusion(metrics["val"], plots / "confusion_val.png", "validation")
     report.plot_confusion(metrics["test"], plots / "confusion_test.png", "test")
     n_tsne = int(recipe.section("report").get("tsne_samples", 1500))
-    feat, idx = features(model, task.test.x, scale, n_tsne, seed)
+    feat, idx = features(model, _center(task.test.x, spec), scale, n_tsne, seed)
     report.plot_tsne(feat, task.test.y[idx], labels, plots / "tsne_test.png",
                      f"t-SNE of penultimate features (test, n={len(idx)})", seed)
     _save_model(model, folder / "model.keras")
@@ -238,9 +281,11 @@ def _run_task(recipe, task, spec, ds, data_path, kind, folder: Path, seed, resum
         "data": f"{data_path} ({kind}); protocol: {prov['data']['protocol']}",
         "split sizes": f"train {len(task.train.y)}, val {len(task.val.y)}, test {len(task.test.y)}",
         "model": f"{info.get('backbone')}; weights: {info.get('backbone_weights')}; {model.count_params():,} params",
-        "input": f"{spec.shape} {spec.color}, resize {spec.interpolation}, scale {spec.scale} offset {list(spec.offset)}",
-        "training": f"{len(history)} epochs, {train_secs / 60:.1f} min"
-        + (f", {np.mean(epoch_secs):.0f} s/epoch" if epoch_secs else ""),
+        "input": f"{spec.shape} {spec.color}, resize {spec.interpolation} to {list(spec.size)}"
+        + (f", centre crop {list(spec.crop)}" if spec.crop else "") + f", scale {spec.scale} offset {list(spec.offset)}"
+        + (f", test-time augmentation {spec.tta}" if spec.tta != "none" else ""),
+        "training": f"{len(history)} epochs, {train_secs / 60:.1f} min, {_precision(recipe)}"
+        + (f", {np.mean(epoch_secs):.0f} s/epoch, {np.median(rates):.0f} images/s" if epoch_secs else ""),
         "seed": seed,
     }
     if recipe.data.get("claim"):
@@ -286,7 +331,7 @@ def _save_model(model, path: Path) -> None:
 def _cross(recipe, model, spec, scale, labels, log) -> dict[str, Any]:
     """Cross-dataset tests named in the recipe's [[eval.cross]] tables."""
     from .. import paths
-    from .evaluate import metrics_for, predict
+    from .evaluate import metrics_for, predict_views
 
     out = {}
     for c in recipe.section("eval").get("cross", []):
@@ -298,7 +343,7 @@ def _cross(recipe, model, spec, scale, labels, log) -> dict[str, Any]:
         keep = tuple(n for n in ds.label_names if n not in c.get("drop", []) and n in labels)
         ds = ds.with_labels(keep)
         x = tdata.to_input(ds, spec)
-        out[c["name"]] = metrics_for(predict(model, x, scale), ds.labels, keep, labels)
+        out[c["name"]] = metrics_for(predict_views(model, spec, x, scale, spec.tta), ds.labels, keep, labels)
         out[c["name"]]["path"] = str(path)
         out[c["name"]]["dropped"] = list(c.get("drop", []))
         log(f"cross-dataset {c['name']}: accuracy {out[c['name']]['accuracy']:.4f} on {len(ds)} images")
@@ -331,7 +376,7 @@ def _fit_cached(recipe, model, task, folder, scale, k, seed, resume, log, strate
             log(f"{split} features: cached {path}")
         else:
             t0 = time.time()
-            feats[split] = predict(feat_model, part.x, scale)
+            feats[split] = predict(feat_model, _center(part.x, input_spec(recipe)), scale)
             tmp = path.with_name(path.stem + f".tmp{os.getpid()}.npz")
             np.savez(tmp, f=feats[split])
             tmp.replace(path)
