@@ -8,15 +8,8 @@ missing-package case a bare venv without either.
 
 from __future__ import annotations
 
-import getpass
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
 import venv
-from pathlib import Path
 
 import pytest
 
@@ -24,62 +17,24 @@ from fer_edge.bench import schema
 from fer_edge.bench.core import BenchOptions, run_bench
 from fer_edge.bench.ssh import RemoteError
 
+from sshd_support import client_alias, free_port, keygen, start_sshd
 from test_bench_support import tiny_bundles
-
-SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _keygen(path: Path) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
 
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
-    if SSHD is None or shutil.which("ssh-keygen") is None:
-        pytest.skip("OpenSSH server not installed (apt-get install openssh-server)")
     d = tmp_path_factory.mktemp("sshd")
-    port = _free_port()
-    _keygen(d / "host_key")
-    _keygen(d / "id_user")
-    _keygen(d / "id_stranger")  # a key the server does not know
-    (d / "authorized_keys").write_text((d / "id_user.pub").read_text())
-    user = getpass.getuser()
-    (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n"
-        f"AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
-        f"KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
-        f"AllowUsers {user}\nLogLevel ERROR\n"
-    )
-    host_pub = (d / "host_key.pub").read_text().split()
-    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
-    common = f"  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentitiesOnly yes\n" \
-             f"  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n"
+    keygen(d / "id_user")
+    keygen(d / "id_stranger")  # a key the server does not know
+    server = start_sshd(d / "server", (d / "id_user.pub").read_text())
+    (d / "known_hosts").write_text(server.known_hosts_line + "\n")
     (d / "ssh_config").write_text(
-        f"Host fer-pi\n{common}  IdentityFile {d}/id_user\n"
-        f"Host fer-pi-stranger\n{common}  IdentityFile {d}/id_stranger\n"
-        f"Host fer-pi-unknown-key\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentitiesOnly yes\n"
-        f"  IdentityFile {d}/id_user\n  UserKnownHostsFile {d}/empty_known_hosts\n  StrictHostKeyChecking yes\n"
+        client_alias("fer-pi", server.port, d / "id_user", d / "known_hosts")
+        + client_alias("fer-pi-stranger", server.port, d / "id_stranger", d / "known_hosts")
+        + client_alias("fer-pi-unknown-key", server.port, d / "id_user", d / "empty_known_hosts")
     )
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.skip(f"sshd could not start: {proc.stderr.read().decode()[-300:]}")
-            time.sleep(0.05)
-    yield {"config": str(d / "ssh_config"), "port": port, "dir": d}
-    proc.terminate()
-    proc.wait(timeout=10)
+    yield {"config": str(d / "ssh_config"), "port": server.port, "dir": d}
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +75,7 @@ def test_rpi_path_end_to_end(sshd, bundles):
 
 def test_rpi_unreachable_host(sshd, bundles):
     with pytest.raises(RemoteError, match="cannot reach"):
-        run_bench([str(bundles["int8"])], _opts(sshd, host="127.0.0.1", port=_free_port(), ssh_config=None))
+        run_bench([str(bundles["int8"])], _opts(sshd, host="127.0.0.1", port=free_port(), ssh_config=None))
 
 
 def test_rpi_auth_failure(sshd, bundles):

@@ -44,7 +44,8 @@ class BenchOptions:
     baselines: tuple[str, ...] = ()
     peer_float: bool = True  # also run a peer's float original (Keras) when keras is installed
     host: str | None = None  # rpi: USER@HOST or an ~/.ssh/config alias
-    port: int | None = None
+    port: int | None = None  # rpi: the port of hosts that name none
+    hosts: tuple = ()  # rpi: several devices (fleet.Host), benchmarked in parallel
     ssh_config: str | None = None
     profile: str = "rpi4"
     remote_python: str | None = None
@@ -60,16 +61,29 @@ class BenchOptions:
                 raise ConfigError(f"{name} must be >= {low}, got {value}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {self.threads}")
-        if "rpi" in self.devices and not self.host:
-            raise ConfigError("--device rpi needs --host USER@HOST (or a Host alias from ~/.ssh/config)")
-        if self.host and "rpi" not in self.devices:
-            raise ConfigError("--host is only used with --device rpi")
+        if "rpi" in self.devices and not self.rpi_hosts():
+            raise ConfigError("--device rpi needs --host USER@HOST (or a Host alias from ~/.ssh/config) or --hosts FILE")
+        if self.rpi_hosts() and "rpi" not in self.devices:
+            raise ConfigError("--host/--hosts are only used with --device rpi")
+        from .fleet import check_unique
+
+        check_unique(self.rpi_hosts())
+
+    def rpi_hosts(self) -> list:
+        """The devices of --device rpi: ``hosts``, or the single ``host``/``port``."""
+        from .fleet import Host
+
+        if self.hosts:
+            return list(self.hosts)
+        return [Host(self.host, self.port)] if self.host else []
 
     def settings(self) -> dict[str, Any]:
         return {
             "devices": list(self.devices), "threads": self.threads, "warmup": self.warmup, "runs": self.runs,
             "batch": self.batch, "data": self.data, "limit": self.limit, "baselines": list(self.baselines),
-            "host": self.host, "port": self.port, "profile": self.profile if "rpi" in self.devices else None,
+            "host": self.host, "port": self.port,
+            "hosts": [dict(name=h.name, port=h.port, profile=h.profile) for h in self.hosts],
+            "profile": self.profile if "rpi" in self.devices else None,
             "timer": "time.perf_counter_ns", "memory": "peak RSS (VmHWM) of a fresh process per row",
         }
 
@@ -206,9 +220,9 @@ def run_bench(paths: list[str], options: BenchOptions, progress: Progress | None
                 report.gpu_probe = [p.to_dict() for p in paths_found]
                 report.results += _bench_gpu(targets, ws, first_model, options, paths_found, say)
             else:
-                from .remote import bench_remote
+                from .fleet import bench_fleet
 
-                rows, envs = bench_remote(targets, ws, first_model, options, say)
+                rows, envs = bench_fleet(targets, ws, first_model, options, say)
                 report.results += rows
                 report.environments.update(envs)
     report.environments["host"]["load_average_end"] = environment.capture()["load_average"]
@@ -232,7 +246,8 @@ def _measure(t: Target, backend: str, device: str, threads: int | None, ws: Work
     vfail = validation_failure(t.manifest)
     if not res.get("ok"):
         return _row(t, backend, device, threads, status=schema.FAILED, error=res.get("error", "unknown error"))
-    row = _row(t, backend, device, threads, status=schema.FAILED_VALIDATION if vfail else schema.OK, error=vfail)
+    row = _row(t, backend, device, threads, status=schema.FAILED_VALIDATION if vfail else schema.OK, error=vfail,
+               timing=environment.timing_label())  # 'emulated' under qemu: never a device timing
     _apply(row, res)
     if note:
         row.notes.append(note)

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +26,9 @@ from .runner import EXIT_MISSING, MARKER
 from .schema import BenchResult, Latency
 from .targets import validation_failure
 from .ssh import SSH, RemoteError, remote_path
+
+# Staging reads the evaluation set through the shared Workspace cache: one host thread at a time.
+_STAGE_LOCK = threading.Lock()
 
 RUNNER_FILES = {"runner.py": "fer_edge_runner.py", "measure.py": "fer_edge_measure.py",
                 "environment.py": "fer_edge_environment.py"}
@@ -77,7 +81,7 @@ def perform_setup(ssh: SSH, profile_name: str, say: Callable[[str], None]) -> No
 def stage(targets, ws, first_model, options, folder: Path, threads: list[int], formats=("tflite",)):
     """Write what the device needs into ``folder``: per bundle its model files, manifest and
     uint8 inputs, plus spec.json and the runner. Returns (jobs, truth, rows for skipped bundles)."""
-    machine = f"rpi:{options.host}"
+    machine = machine_key(options)
     rows: list[BenchResult] = []
     jobs: list[dict[str, Any]] = []
     truth: dict[str, tuple[Any, np.ndarray | None, str]] = {}
@@ -147,10 +151,11 @@ def bench_remote(targets, ws, first_model, options, say) -> tuple[list[BenchResu
     rdir = options.remote_dir or prof.get("remote_dir", "~/.fer-edge/bench")
     threads = [options.threads] if options.threads else sorted({1, int(prof.get("threads", 4))})
     ssh = SSH(options.host, options.port, options.ssh_config)
-    machine = f"rpi:{options.host}"
+    machine = machine_key(options)
     with tempfile.TemporaryDirectory(prefix="fer-edge-remote-") as tmp:
-        jobs, truth, rows = stage(targets, ws, first_model, options, Path(tmp), threads,
-                                  tuple(prof.get("formats", ["tflite"])))
+        with _STAGE_LOCK:
+            jobs, truth, rows = stage(targets, ws, first_model, options, Path(tmp), threads,
+                                      tuple(prof.get("formats", ["tflite"])))
         if not jobs:
             return rows, {}
         say(f"{ssh.where}: copying {len(jobs)} bundle(s), inputs and the runner to {rdir} ...")
@@ -176,6 +181,11 @@ def bench_remote(targets, ws, first_model, options, say) -> tuple[list[BenchResu
         say(f"      {row.name} {row.format}-{row.precision} threads={row.threads}: "
             + (f"p50 {row.latency.p50_ms:.3f} ms ({row.timing})" if row.latency else f"{row.status}: {row.error}"))
     return rows + new, {machine: result["environment"]}
+
+
+def machine_key(options) -> str:
+    """The environment key and table label of one device: rpi:HOST, or rpi:HOST:PORT with a port."""
+    return f"rpi:{options.host}" + (f":{options.port}" if options.port else "")
 
 
 def _share_accuracy(rows: list[BenchResult]) -> None:

@@ -11,8 +11,12 @@ import click
 @click.argument("bundles", nargs=-1, type=click.Path())
 @click.option("--device", "devices", multiple=True, type=click.Choice(["cpu", "gpu", "rpi"]), default=("cpu",),
               show_default=True, help="Where to run; repeat to put several devices in one table.")
-@click.option("--host", help="rpi: USER@HOST or a Host alias from ~/.ssh/config (key login, known host key).")
-@click.option("--port", type=int, help="rpi: SSH port (default: ssh's own, i.e. ~/.ssh/config or 22).")
+@click.option("--host", "host_args", multiple=True,
+              help="rpi: USER@HOST[:PORT] or a Host alias from ~/.ssh/config (key login, known host key); "
+                   "repeat for a fleet, benchmarked in parallel.")
+@click.option("--hosts", "hosts_file", type=click.Path(),
+              help="rpi: a file of hosts, one 'USER@HOST[:PORT] [PROFILE]' per line (# comments).")
+@click.option("--port", type=int, help="rpi: SSH port of hosts that name none (default: ssh's own, i.e. ~/.ssh/config or 22).")
 @click.option("--threads", type=int, help="Threads per run (default: 1 and all cores; rpi: 1 and the profile's).")
 @click.option("--warmup", type=int, default=20, show_default=True, help="Untimed calls before timing.")
 @click.option("--runs", type=int, default=200, show_default=True, help="Timed single-image calls.")
@@ -30,7 +34,7 @@ import click
               help="rpi: device profile (devices/profiles).")
 @click.option("--remote-python", help="rpi: the device's Python (default: the profile's venv).")
 @click.option("--ssh-config", type=click.Path(), help="rpi: an ssh_config file to use instead of ~/.ssh/config.")
-def bench(bundles, devices, host, port, threads, warmup, runs, batch, data, limit, baselines, json_out, csv_out,
+def bench(bundles, devices, host_args, hosts_file, port, threads, warmup, runs, batch, data, limit, baselines, json_out, csv_out,
           md_out, plot_out, setup, profile, remote_python, ssh_config):
     """Measure BUNDLE... (bundle folders, or folders of bundles such as runs/edge/export).
 
@@ -42,15 +46,29 @@ def bench(bundles, devices, host, port, threads, warmup, runs, batch, data, limi
     \b
       fer-edge bench runs/edge/export --baseline mini-xception --md bench.md --plot bench.png
       fer-edge bench runs/edge/export/tflite-int8 --device rpi --host pi@raspberrypi.local
+      fer-edge bench runs/edge/export/tflite-int8 --device rpi --host pi@pi-a --host pi@pi-b:2222
+      fer-edge bench runs/edge/export/tflite-int8 --device rpi --hosts pis.txt --md fleet.md
       fer-edge bench --device rpi --host pi@raspberrypi.local --setup
     """
+    from ..bench.fleet import parse_host, read_hosts_file
     from ..errors import ConfigError
 
     say = lambda msg: click.echo(msg, err=True)  # noqa: E731 - progress goes to stderr
+    hosts = []
+    for text in host_args:
+        try:
+            hosts.append(parse_host(text))
+        except ValueError as exc:
+            raise ConfigError(f"--host: {exc}") from None
+    if hosts_file:
+        hosts += read_hosts_file(hosts_file)
     if setup:
         from ..bench.setup import setup_device
 
-        click.echo(setup_device(devices, profile, host, port, ssh_config, say))
+        if not hosts:
+            click.echo(setup_device(devices, profile, None, port, ssh_config, say))
+        for h in hosts:
+            click.echo(setup_device(devices, h.profile or profile, h.name, h.port or port, ssh_config, say))
         return
     if not bundles and not baselines:
         raise ConfigError("give at least one BUNDLE (or --baseline)")
@@ -59,7 +77,7 @@ def bench(bundles, devices, host, port, threads, warmup, runs, batch, data, limi
 
     options = BenchOptions(
         devices=tuple(dict.fromkeys(devices)), threads=threads, warmup=warmup, runs=runs, batch=batch, data=data,
-        limit=limit, baselines=tuple(baselines), host=host, port=port, ssh_config=ssh_config, profile=profile,
+        limit=limit, baselines=tuple(baselines), hosts=tuple(hosts), port=port, ssh_config=ssh_config, profile=profile,
         remote_python=remote_python,
     )
     result = run_bench(list(bundles), options, progress=say)
