@@ -246,7 +246,8 @@ def _measure(t: Target, backend: str, device: str, threads: int | None, ws: Work
     vfail = validation_failure(t.manifest)
     if not res.get("ok"):
         return _row(t, backend, device, threads, status=schema.FAILED, error=res.get("error", "unknown error"))
-    row = _row(t, backend, device, threads, status=schema.FAILED_VALIDATION if vfail else schema.OK, error=vfail)
+    row = _row(t, backend, device, threads, status=schema.FAILED_VALIDATION if vfail else schema.OK, error=vfail,
+               timing=environment.timing_label())  # 'emulated' under qemu: never a device timing
     _apply(row, res)
     if note:
         row.notes.append(note)

@@ -44,6 +44,30 @@ def board_model() -> str:
         return ""
 
 
+def timing_label(machine: str | None = None, cpuinfo: str = "/proc/cpuinfo",
+                 midr: str = "/sys/devices/system/cpu/cpu0/regs/identification/midr_el1") -> str:
+    """'emulated' for an ARM Python under qemu user-mode, else 'measured'; $FER_EDGE_TIMING overrides.
+
+    qemu-user runs the ARM program on the x86 kernel: /proc/cpuinfo is the host's (no ARM
+    implementer) unless a Pi's was bind-mounted over it, and /sys never has the ID register
+    every arm64 kernel exports, so either sign means the timings are not the device's.
+    """
+    if os.environ.get("FER_EDGE_TIMING"):
+        return os.environ["FER_EDGE_TIMING"]
+    machine = (machine or platform.machine()).lower()
+    if machine not in ("aarch64", "arm64", "armv7l", "armv8l"):
+        return "measured"
+    try:
+        with open(cpuinfo) as fh:
+            if "CPU implementer" not in fh.read():
+                return "emulated"
+    except OSError:
+        return "measured"
+    if machine in ("aarch64", "arm64") and not os.path.exists(midr):
+        return "emulated"
+    return "measured"
+
+
 def package_versions(names: tuple[str, ...] = RUNTIME_PACKAGES) -> dict[str, str]:
     out = {}
     for name in names:
@@ -76,6 +100,7 @@ def capture(extra: dict[str, Any] | None = None) -> dict[str, Any]:
         "python_implementation": platform.python_implementation(),
         "packages": package_versions(),
         "load_average": load,
+        "timing": timing_label(),
     }
     if extra:
         env.update(extra)

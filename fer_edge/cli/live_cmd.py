@@ -92,16 +92,27 @@ def predict(images, model, backend, threads, detector, score_threshold, whole_im
 @click.option("--frames", type=int, default=None, help="Stop after this many processed frames.")
 @click.option("--reconnect", "reconnect_retries", type=int, default=5, show_default=True,
               help="Reconnect tries (exponential back-off) when a camera or stream drops.")
+@click.option("--serve", metavar="[HOST:]PORT", default=None,
+              help="Serve a live web page (video, labels, charts) and the JSON stream instead of a window. "
+                   "HOST defaults to 127.0.0.1; another address (e.g. 0.0.0.0:8080) is reachable from the "
+                   "network and needs the token.")
+@click.option("--token", default=None, help="Protect every --serve endpoint with this token "
+              "(default: $FER_EDGE_TOKEN; off loopback a random one is generated and printed).")
 def live(model, source, backend, threads, detector, score_threshold, detect_every, detect_width, resolution,
-         single_face, smoothing, headless, show_crop, record, seconds, frames, reconnect_retries):
-    """Classify faces live from a camera, a video file or a stream."""
+         single_face, smoothing, headless, show_crop, record, seconds, frames, reconnect_retries, serve, token):
+    """Classify faces live from a camera, a video file or a stream.
+
+    \b
+    Output: a window (default), JSON lines (--headless), or a web page (--serve 8080):
+      fer-edge live --source picamera --serve 8080      # then open http://127.0.0.1:8080/
+    """
     from ..live import LiveOptions, live_from_bundle
 
     opts = LiveOptions(
         source=source, detector=detector, score_threshold=score_threshold, detect_every=detect_every,
         detect_width=detect_width or None, resolution=_resolution(resolution), single_face=single_face,
         smoothing=smoothing, headless=headless, show_crop=show_crop, record=record, seconds=seconds,
-        frames=frames, reconnect_retries=reconnect_retries,
+        frames=frames, reconnect_retries=reconnect_retries, serve=serve, token=token,
     )
     result = live_from_bundle(model, opts, backend=backend, threads=threads)
     click.echo(result.summary.format(), err=True)

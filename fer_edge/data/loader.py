@@ -1,7 +1,7 @@
 """``load_dataset(path)``: detect which dataset a path holds and read it.
 
 Kinds: fer2013 (csv/csv.gz), ferplus (fer2013new.csv + the fer2013 pixels), jaffe,
-ckplus48, imagefolder, npz (a ``fer-edge data prepare`` cache). Detection looks at
+ckplus48, imagefolder, rafdb (RAF-DB basic), affectnet, npz (a ``fer-edge data prepare`` cache). Detection looks at
 file names and csv headers only; when it cannot tell, it says so and asks for ``kind``.
 Reader options a kind does not take are refused, never ignored.
 """
@@ -18,7 +18,7 @@ from ..errors import ConfigError, DataError
 from ..labels import label_set
 from .dataset import FaceDataset
 
-KINDS = ("fer2013", "ferplus", "jaffe", "ckplus48", "imagefolder", "npz")
+KINDS = ("fer2013", "ferplus", "jaffe", "ckplus48", "imagefolder", "rafdb", "affectnet", "npz")
 FER2013_NAMES = ("fer2013.csv.gz", "fer2013.csv")
 FERPLUS_NAME = "fer2013new.csv"
 
@@ -37,10 +37,12 @@ def _csv_header(path: Path) -> list[str]:
 
 def detect_kind(path: str | Path) -> str:
     """The dataset kind at ``path``, or a DataError explaining why it cannot tell."""
+    from .affectnet import HEADER as AFFECTNET_HEADER, LISTS_DIR, looks_like_affectnet
     from .ckplus import looks_like_ckplus
     from .fer2013 import COLUMNS
     from .ferplus import HEADER
     from .jaffe import looks_like_jaffe
+    from .rafdb import looks_like_rafdb
 
     path = Path(path)
     if not path.exists():
@@ -55,6 +57,9 @@ def detect_kind(path: str | Path) -> str:
                 return "fer2013"
             if tuple(header) == HEADER:
                 return "ferplus"
+            if header[:1] == [AFFECTNET_HEADER[0]]:
+                raise DataError(f"{path}: an AffectNet list; pass the AffectNet folder (the one holding "
+                                f"{LISTS_DIR}/ or training.csv/validation.csv)")
             raise DataError(
                 f"{path}: csv header {header[:12]} is neither FER2013 {list(COLUMNS)} nor FER+ "
                 f"({', '.join(HEADER[:3])}, ...)"
@@ -69,6 +74,10 @@ def detect_kind(path: str | Path) -> str:
         return "ferplus"
     if any(n in names for n in FER2013_NAMES):
         return "fer2013"
+    if looks_like_rafdb(path):
+        return "rafdb"
+    if looks_like_affectnet(path):
+        return "affectnet"
     files = [p.name for p in entries if p.is_file()]
     if looks_like_jaffe(files):
         return "jaffe"
@@ -85,7 +94,8 @@ def detect_kind(path: str | Path) -> str:
     loose = sum(is_image_file(p) for p in entries)
     hint = f"; it holds {loose} images directly, expected <root>/<class>/*" if loose else ""
     raise DataError(
-        f"{path}: cannot tell the dataset kind (no emotion class folders, no JAFFE .tiff names, no fer2013 csv)"
+        f"{path}: cannot tell the dataset kind (no emotion class folders, no JAFFE .tiff names, no fer2013 csv, "
+        f"no RAF-DB EmoLabel/, no AffectNet csvs)"
         f"{hint}; pass --kind (kind= in Python), one of {', '.join(KINDS)}"
     )
 
@@ -109,11 +119,13 @@ def _find_fer2013_pixels(ferplus_csv: Path) -> Path:
 
 
 def _readers() -> dict[str, Callable[..., FaceDataset]]:
+    from .affectnet import read_affectnet
     from .cache import load_npz
     from .ckplus import read_ckplus
     from .fer2013 import read_fer2013
     from .imagefolder import read_imagefolder
     from .jaffe import read_jaffe
+    from .rafdb import read_rafdb
 
     def npz(path, skip_bad=False):
         return load_npz(path)
@@ -124,6 +136,8 @@ def _readers() -> dict[str, Callable[..., FaceDataset]]:
         "jaffe": read_jaffe,
         "ckplus48": read_ckplus,
         "imagefolder": read_imagefolder,
+        "rafdb": read_rafdb,
+        "affectnet": read_affectnet,
         "npz": npz,
     }
 
@@ -153,7 +167,7 @@ def load_dataset(
     ``kind``: one of KINDS, detected from the path when None. ``opts`` go to the reader:
     ferplus: mode ("majority"|"soft"), fer2013 (path or FaceDataset);
     jaffe: crop ("face"|None), size, detector, margin, align, fallback ("whole");
-    ckplus48 / imagefolder: size (imagefolder also name).
+    ckplus48 / imagefolder / rafdb: size (imagefolder also name); affectnet: size, margin.
     ``labels``: a named label set (``labels.LABEL_SETS``: "fer7", "fer4", "ferplus8") to
     re-index into, for any kind: samples of other classes are dropped (e.g. CK+ contempt
     for a FER7 model, or the 4-class subset), classes the data lacks just have no samples.

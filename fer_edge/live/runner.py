@@ -1,9 +1,9 @@
-"""`fer-edge live`: capture -> detect/track -> crop -> classify -> smooth -> overlay or JSON lines."""
+"""`fer-edge live`: capture -> detect/track -> crop -> classify -> smooth -> overlay, JSON lines or a web page."""
 
 from __future__ import annotations
 
-import json
 import signal
+import socket
 import sys
 import threading
 import time
@@ -14,6 +14,7 @@ from ..bundle import FaceSpec
 from ..errors import ConfigError
 from .capture import CaptureThread
 from .pipeline import FaceClassifier, FacePipeline
+from .records import frame_record, stats_record, to_line
 from .sources import FrameSource, open_source
 from .stats import FpsMeter, StageTimes, Stopwatch, Summary
 
@@ -38,6 +39,8 @@ class LiveOptions:
     frames: int | None = None
     reconnect_retries: int = 5
     reconnect_backoff_s: float = 0.5
+    serve: str | None = None  # "[HOST:]PORT": the live web page (no window; files play at their own rate)
+    token: str | None = None  # protects every --serve endpoint (default: $FER_EDGE_TOKEN)
 
 
 @dataclass
@@ -56,14 +59,22 @@ def _validate(opts: LiveOptions) -> None:
         raise ConfigError(f"--detect-width must be >= 64 (or 0 for the full frame), got {opts.detect_width}")
     if opts.reconnect_retries < 0:
         raise ConfigError(f"--reconnect must be >= 0, got {opts.reconnect_retries}")
+    if opts.serve is not None:
+        from .server import parse_bind, resolve_token
+
+        resolve_token(opts.token, "127.0.0.1")  # checks a given token's form; none is needed on loopback
+        parse_bind(opts.serve)
+    elif opts.token is not None:
+        raise ConfigError("--token protects the web page: it needs --serve [HOST:]PORT")
 
 
 def run_live(classifier: FaceClassifier, opts: LiveOptions, detector=None, source: FrameSource | None = None,
-             out: IO[str] | None = None, err: IO[str] | None = None) -> LiveResult:
+             out: IO[str] | None = None, err: IO[str] | None = None, server=None) -> LiveResult:
     """Run until --frames/--seconds, end of file, q/Esc, Ctrl-C or a lost source; return the summary.
 
     ``classifier``: a loaded bundle (``fer_edge.runtime.load``), built once by the caller.
-    ``detector``/``source`` default to the ones named in ``opts`` (tests pass their own).
+    ``detector``/``source``/``server`` default to the ones named in ``opts`` (tests pass their own;
+    a ``LiveServer`` passed in is started here unless it already is, and closed at the end).
     """
     from ..face import create_detector
     from .output import Display, Recorder
@@ -96,27 +107,42 @@ def run_live(classifier: FaceClassifier, opts: LiveOptions, detector=None, sourc
     # Everything that can fail on a user mistake fails here, before the camera is opened.
     recorder = Recorder(opts.record, 25.0) if opts.record else None
     display = None
+    if server is None and opts.serve is not None:
+        server = _make_server(opts, labels, input_spec, f"{model} | {src.description}", event)
     try:
-        display = None if opts.headless else Display()
+        if server is not None and getattr(server, "_httpd", None) is None:
+            server.start()
+            _announce(server, event)
+        display = None if opts.headless or server is not None else Display()
         capture.start()
     except BaseException:
         if display is not None:
             display.close()
         if recorder is not None:
             recorder.close(keep=False)
+        if server is not None:
+            server.close()
         raise
+    file_fps = getattr(src, "fps", 0.0) or 25.0  # a file's own rate; cameras: 25
     if recorder is not None:
-        recorder.fps = getattr(src, "fps", 0.0) or 25.0  # a file's own rate; cameras: 25
+        recorder.fps = file_fps
+    # Served files play at their own rate (a viewer sees real time); cameras set their own pace.
+    pace_s = 1.0 / file_fps if server is not None and not src.is_live else 0.0
     restore = _sigterm_as_interrupt()
     t0 = time.perf_counter()
     try:
         deadline = None if opts.seconds is None else t0 + opts.seconds
         fps = 0.0
         last_frame_at, stall_warnings = t0, 0
+        last_stats_at = t0
         while True:
             if opts.frames is not None and summary.frames >= opts.frames:
                 stop_reason = f"--frames {opts.frames} reached"
                 break
+            if pace_s:
+                wait = t0 + summary.frames * pace_s - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
             with sw("capture"):
                 timeout = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.perf_counter()))
                 frame = capture.get(timeout=timeout)
@@ -140,23 +166,28 @@ def run_live(classifier: FaceClassifier, opts: LiveOptions, detector=None, sourc
             faces = pipeline.process(frame.image, frame.detect_image, frame.detect_scale, sw)
             fps = fps_meter.tick()
             with sw("draw"):
-                if display is not None or recorder is not None:
+                if display is not None or recorder is not None or server is not None:
                     stage_last = {s: times.last(s) for s in times.stages}
                     draw(frame.image, faces, fps, stage_last, input_spec if opts.show_crop else None)
                     if recorder is not None:
                         recorder.write(frame.image)
                     if display is not None and not display.show(frame.image):
                         stop_reason = "window closed"
-                if opts.headless:
-                    line = {"type": "frame", "t": round(frame.timestamp, 3), "frame": summary.frames,
-                            "capture_index": frame.index, "faces": [f.to_json(labels) for f in faces]}
-                    out.write(json.dumps(line) + "\n")
-                    out.flush()
+                if opts.headless or server is not None:
+                    line = to_line(frame_record(frame, summary.frames, faces, labels))
+                    if opts.headless:
+                        out.write(line + "\n")
+                        out.flush()
+                    if server is not None:
+                        server.publish(frame.image, faces, line)
             times.end_frame()
             summary.frames += 1
             if faces:
                 summary.frames_with_faces += 1
                 summary.faces += len(faces)
+            if server is not None and last_frame_at - last_stats_at >= 1.0:
+                last_stats_at = last_frame_at
+                server.publish_stats(stats_record(fps, times, summary.frames, capture.captured, capture.dropped))
             if stop_reason:
                 break
             if deadline is not None and time.perf_counter() >= deadline:
@@ -173,13 +204,15 @@ def run_live(classifier: FaceClassifier, opts: LiveOptions, detector=None, sourc
             recorded = str(recorded) if recorded else None
         if display is not None:
             display.close()
-    summary.captured = capture.captured
-    summary.dropped = capture.dropped
-    summary.reconnects = capture.reconnects
-    summary.stop_reason = stop_reason or capture.end_reason
-    summary.stages_ms = times.percentiles()
+        summary.captured = capture.captured
+        summary.dropped = capture.dropped
+        summary.reconnects = capture.reconnects
+        summary.stop_reason = stop_reason or capture.end_reason
+        summary.stages_ms = times.percentiles()
+        if server is not None:  # web clients get the summary record, then the end of their streams
+            server.close(to_line(summary.to_dict()))
     if opts.headless:
-        out.write(json.dumps(summary.to_dict()) + "\n")
+        out.write(to_line(summary.to_dict()) + "\n")
         out.flush()
     return LiveResult(summary=summary, error=error, recorded=recorded)
 
@@ -192,10 +225,34 @@ def live_from_bundle(model, opts: LiveOptions, backend: str | None = None, threa
 
     _validate(opts)
     open_source(opts.source, detect_width=opts.detect_width or None, resolution=opts.resolution)  # path/URL form
-    if not opts.headless:
+    if not opts.headless and opts.serve is None:
         check_display()
     classifier = load_classifier(model, backend=backend, threads=threads)
     return run_live(classifier, opts, out=out, err=err)
+
+
+def _make_server(opts: LiveOptions, labels: list[str], input_spec, title: str, event):
+    from .server import LiveServer, parse_bind, resolve_token
+
+    host, port = parse_bind(opts.serve)
+    token, generated = resolve_token(opts.token, host)
+    if generated:
+        event("no --token given for a non-loopback address: generated one (set --token or $FER_EDGE_TOKEN "
+              "to choose your own)")
+    return LiveServer(host, port, token=token, labels=labels, input_spec=input_spec, title=title)
+
+
+def _announce(server, event) -> None:
+    from .server import is_loopback
+
+    query = f"?token={server.token}" if server.token else ""
+    if not is_loopback(server.host):
+        event(f"warning: serving on {server.host}:{server.port}, reachable from other machines; every "
+              f"endpoint needs the token{'' if server.token else ' (none set: anyone can watch)'}")
+        if server.host in ("0.0.0.0", "::"):
+            event(f"open http://THIS-MACHINE:{server.port}/{query} (THIS-MACHINE: its name or address, "
+                  f"e.g. {socket.gethostname()})")
+    event(f"serving {server.url}{query} (Ctrl-C to stop)")
 
 
 def _sigterm_as_interrupt():

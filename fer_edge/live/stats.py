@@ -39,6 +39,16 @@ class StageTimes:
             return 0.0
         return float(self._buf[self._index[stage], (self._pos - 1) % self._buf.shape[1]])
 
+    def recent_means(self, n: int) -> dict[str, float]:
+        """Mean ms of each stage over the last ``n`` frames (the live page's once-a-second numbers)."""
+        cap = self._buf.shape[1]
+        n = max(0, min(int(n), self._count, cap))
+        if n == 0:
+            return {s: 0.0 for s in self.stages}
+        idx = (self._pos - 1 - np.arange(n)) % cap
+        means = self._buf[:, idx].mean(axis=1)
+        return {s: round(float(means[i]), 3) for i, s in enumerate(self.stages)}
+
     def percentiles(self, qs: tuple[float, ...] = (50, 90)) -> dict[str, dict[str, float]]:
         n = min(self._count, self._buf.shape[1])
         if n == 0:

@@ -43,10 +43,13 @@ def softmax(z: np.ndarray) -> np.ndarray:
 class Classifier:
     """Runs one bundle. Build it with :func:`load`; the interpreter/session is built once."""
 
-    def __init__(self, bundle: Bundle, backend, backend_name: str):
+    def __init__(self, bundle: Bundle, backend, backend_name: str, tta: str | None = None):
         self.bundle = bundle
         self.manifest: Manifest = bundle.manifest
         self.input_spec: InputSpec = bundle.manifest.input
+        if tta is not None:  # override the bundle's declared test-time augmentation
+            self.input_spec = InputSpec.from_dict({**self.input_spec.to_dict(), "tta": tta})
+        self.tta = self.input_spec.tta
         self.labels: list[str] = list(bundle.manifest.labels)
         self.backend = backend
         self.backend_name = backend_name
@@ -92,17 +95,34 @@ class Classifier:
             return np.zeros((0, *self.input_spec.shape), np.float32)
         return np.concatenate([self.input_spec.preprocess_one(np.asarray(f)) for f in faces])
 
+    def views(self, faces: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+        """uint8 faces -> the model inputs of each test-time view (InputSpec.views), float32."""
+        spec = self.input_spec
+        if isinstance(faces, np.ndarray):
+            resized = spec.resize(faces)
+        else:
+            faces = list(faces)
+            resized = (np.concatenate([spec.resize(np.asarray(f)[None]) for f in faces]) if faces
+                       else np.zeros((0, *spec.size, spec.channels), np.float32))
+        return [spec.normalize(np.ascontiguousarray(v)) for v in spec.views(resized)]
+
+    def _proba(self, faces) -> np.ndarray:
+        """Probabilities averaged over the bundle's test-time views (one view without TTA)."""
+        if self.tta == "none":
+            return self.run(self.preprocess(faces))
+        return np.mean([self.run(v) for v in self.views(faces)], axis=0).astype(np.float32)
+
     def predict_proba(self, faces: Sequence[np.ndarray] | np.ndarray, batch_size: int = 64) -> np.ndarray:
         """A list or batch of uint8 faces (gray (H,W) or RGB (H,W,3)) -> (N,K) float32 probabilities."""
         n = len(faces)
         out = np.zeros((n, len(self.labels)), np.float32)
         for start in range(0, n, batch_size):
-            out[start : start + batch_size] = self.run(self.preprocess(faces[start : start + batch_size]))
+            out[start : start + batch_size] = self._proba(faces[start : start + batch_size])
         return out
 
     def predict(self, face: np.ndarray) -> Prediction:
         """One uint8 face, gray (H,W) or RGB (H,W,3)."""
-        probs = self.run(self.input_spec.preprocess_one(np.asarray(face)))[0]
+        probs = self._proba(np.asarray(face)[None])[0]
         best = int(probs.argmax())
         return Prediction(
             label=self.labels[best],
@@ -121,6 +141,7 @@ class Classifier:
             "model_file": str(self.bundle.model_path),
             "format": self.manifest.format,
             "precision": self.manifest.precision,
+            "tta": self.tta,
         }
         if hasattr(b, "providers"):
             out["providers"] = list(b.providers)
@@ -136,6 +157,7 @@ def load(
     threads: int | None = None,
     precision_hint: str | None = None,
     providers: list | None = None,
+    tta: str | None = None,
 ) -> Classifier:
     """Load a bundle folder (sha256-verified) and build its backend once.
 
@@ -143,6 +165,7 @@ def load(
     threads: default all cores (os.cpu_count()); reported by ``info()``.
     precision_hint: OpenVINO only ("f32" default, "f16", "bf16").
     providers: ONNX Runtime execution providers (default CPU only).
+    tta: test-time augmentation ("none", "flip", "ten_crop"); default the bundle's own.
     """
     b = read_bundle(Path(bundle_path), verify=True)
     fmt = get_format(b.manifest.format)
@@ -161,4 +184,4 @@ def load(
     cls = backend_class(name, fmt.name)
     nthreads = int(threads) if threads else (os.cpu_count() or 1)
     impl = cls(b.model_path, threads=nthreads, precision_hint=precision_hint, providers=providers)
-    return Classifier(b, impl, name)
+    return Classifier(b, impl, name, tta=tta)

@@ -95,12 +95,15 @@ def stage_of(stages: list[dict[str, Any]], epoch: int) -> tuple[int, int]:
 
 
 def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, scale, num_classes: int, smooth: bool):
+    """Batches of (pixels, targets[, sample weights]). ``y`` is int labels (one-hot here) or
+    already a (N, K) float target distribution (soft targets: FER+ votes, teachers)."""
     import tensorflow as tf
 
     if seed is not None:
         perm = np.random.default_rng(seed).permutation(len(x))
         x, y = x[perm], y[perm]
         w = None if w is None else w[perm]
+    soft = np.ndim(y) == 2
     scale_v, offset_v = scale
 
     def prep(xb, yb, *rest):
@@ -111,7 +114,7 @@ def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, sca
             xb = xb * scale_v
         if any(o != 0 for o in offset_v):
             xb = xb - tf.constant(offset_v, tf.float32)
-        yb = tf.one_hot(yb, num_classes) if smooth else yb
+        yb = tf.one_hot(yb, num_classes) if smooth and not soft else yb
         return (xb, yb, *rest)
 
     parts = (x, y) if w is None else (x, y, w)
@@ -179,12 +182,14 @@ def fit(
     augment_cfg: dict[str, Any] | None = None,
     strategy=None,
     crop: tuple[int, int] | None = None,
+    targets: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``model`` in place through the recipe's stages; returns the history rows.
 
     ``train`` holds resized faces; with ``crop`` the augmenter cuts the model input from them
-    (``val`` is already at the model input). At the end the model holds the
-    best-validation-accuracy weights.
+    (``val`` is already at the model input). ``targets``: (N, K) soft training targets that
+    replace the one-hot labels (``soft_targets.py``); class weights still follow the hard labels.
+    At the end the model holds the best-validation-accuracy weights.
     """
     import keras
 
@@ -240,7 +245,8 @@ def fit(
             log(f"stage {si + 1}/{len(stages)}: trainable={stage.get('trainable', 'all')} "
                 f"({n_train:,} trainable params), epochs {s_start + 1}-{s_start + int(stage['epochs'])}")
         t0 = time.time()
-        train_ds = dataset(train[0], train[1], w_train, batch, augment, seed * 1000 + epoch, scale, num_classes, True)
+        train_y = train[1] if targets is None else targets
+        train_ds = dataset(train[0], train_y, w_train, batch, augment, seed * 1000 + epoch, scale, num_classes, True)
         log(f"epoch {epoch + 1}/{total}")
         h = model.fit(train_ds, validation_data=val_ds, epochs=epoch + 1, initial_epoch=epoch, verbose=verbose)
         secs = time.time() - t0

@@ -25,8 +25,9 @@ from .data import to_input
 
 @dataclass
 class Part:
-    x: np.ndarray  # uint8 model-input pixels (N,h,w,c)
+    x: np.ndarray  # uint8 resized faces (N,h,w,c): the model input, or what its crop is cut from
     y: np.ndarray  # int labels
+    faces: FaceDataset | None = None  # the selected samples (sources, original images) for soft targets
 
 
 @dataclass
@@ -88,7 +89,7 @@ def _limited(ds: FaceDataset, sel: dict[str, Any], limit: int, seed: int) -> dic
 
 
 def _part(ds: FaceDataset, spec: InputSpec) -> Part:
-    return Part(to_input(ds, spec), ds.labels.astype(np.int64))
+    return Part(to_input(ds, spec), ds.labels.astype(np.int64), ds)
 
 
 def _fixed(cfg, ds, spec) -> Task:

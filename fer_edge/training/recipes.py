@@ -81,6 +81,7 @@ def with_overrides(
     seed: int | None = None,
     protocol: str | None = None,
     weights: str | None = None,
+    teachers: list[str] | None = None,
 ) -> Recipe:
     """A copy with CLI overrides applied; the overrides are recorded in the recipe dict."""
     data = copy.deepcopy(recipe.data)
@@ -121,6 +122,10 @@ def with_overrides(
         data["data"]["protocol"] = applied["protocol"] = protocol
     if weights is not None:  # e.g. a local ResNet50 notop .h5 when offline
         data["model"]["weights"] = applied["weights"] = weights
+    if teachers:  # --teacher RUN ...: distill from these runs (weight/temperature from [distill] or defaults)
+        distill = data.setdefault("distill", {})
+        distill["teachers"] = applied["teachers"] = [str(t) for t in teachers]
+        distill.setdefault("weight", 0.5)
     if applied:
         data["overrides"] = applied
     return Recipe(name=recipe.name, data=data, source=recipe.source, sha256=recipe.sha256)

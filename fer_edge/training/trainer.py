@@ -211,14 +211,19 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = float(mcfg["bn_momentum"])
     scale = (float(spec.scale), tuple(float(o) for o in spec.offset))
+    from . import soft_targets
+
+    targets, soft_used = soft_targets.build(recipe.data, task.train, task.selectors, labels, log)
     t0 = time.time()
     if recipe.data["train"].get("cache_features"):
+        if targets is not None:
+            raise ConfigError("cache_features recipes train the head on cached features: no [ferplus]/[distill] targets")
         history = _fit_cached(recipe, model, task, folder, scale, k, seed, resume, log, strategy)
     else:
         history = fit(model, recipe.data, (task.train.x, task.train.y), (_center(task.val.x, spec), task.val.y),
                       folder / "checkpoints", scale, k, seed, resume, log, freeze_bn,
                       recipe.section("augment") if not _offline_augmented(recipe) else None, strategy,
-                      crop=spec.crop)
+                      crop=spec.crop, targets=targets)
     train_secs = time.time() - t0
     epoch_secs = [r["seconds"] for r in history if "seconds" in r]
     rates = [r["images_per_second"] for r in history if "images_per_second" in r]
@@ -237,6 +242,9 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
                 split: {key: metrics_for(predict_views(model, spec, part.x, scale, mode), part.y, labels)[key]
                         for key in ("accuracy", "macro_f1")}
                 for split, part in (("val", task.val), ("test", task.test))}
+    if soft_used.get("distill"):  # the teachers' own ensemble is a row of the study
+        metrics["teacher_ensemble"] = soft_targets.ensemble_metrics(
+            [t["path"] for t in soft_used["distill"]["teachers"]], task, labels, soft_used["distill"]["tta"])
     cross = _cross(recipe, model, spec, scale, labels, log)
     if cross:
         metrics["cross"] = cross
@@ -269,6 +277,7 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
 
     prov = _provenance(recipe, task, ds, data_path, kind, seed, info, {
         "augment": recipe.section("augment"),
+        **({"soft_targets": soft_used} if soft_used else {}),
         "train_seconds": round(train_secs, 1),
         "notes": list(task.notes),
     })
@@ -329,7 +338,7 @@ def _save_model(model, path: Path) -> None:
 
 
 def _cross(recipe, model, spec, scale, labels, log) -> dict[str, Any]:
-    """Cross-dataset tests named in the recipe's [[eval.cross]] tables."""
+    """Cross-dataset tests named in the recipe's [[eval.cross]] tables (name, path, kind, drop, test)."""
     from .. import paths
     from .evaluate import metrics_for, predict_views
 
@@ -340,6 +349,8 @@ def _cross(recipe, model, spec, scale, labels, log) -> dict[str, Any]:
             log(f"cross-dataset {c['name']}: {c['path']} not found, skipped")
             continue
         ds, _ = tdata.load(path, c.get("kind"))
+        if c.get("test"):  # a selector, e.g. {split = "test"}: FER2013's PrivateTest only
+            ds = tdata.pick(ds, c["test"])
         keep = tuple(n for n in ds.label_names if n not in c.get("drop", []) and n in labels)
         ds = ds.with_labels(keep)
         x = tdata.to_input(ds, spec)

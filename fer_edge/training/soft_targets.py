@@ -1,0 +1,194 @@
+"""Soft training targets: FER+ crowd votes and teacher ensembles, mixed with the hard label.
+
+A recipe may ask for either or both::
+
+    [ferplus]                   # FER+ votes as an auxiliary target (Training rows only)
+    weight = 0.3
+    votes = "ferplus/fer2013new.csv"
+
+    [distill]                   # knowledge distillation from finished runs (or --teacher RUN)
+    teachers = ["runs/teacher_a", "runs/teacher_b"]
+    weight = 0.5
+    temperature = 2.0
+    tta = "flip"                # views the teachers average (InputSpec.views)
+
+The target of a training face is ``(1 - wf - wd) * one_hot(label) + wf * votes + wd * teachers``.
+The FER2013 label is never replaced: FER+ relabels many fear faces, and the test labels are
+FER2013's. A face without usable FER+ votes gives its FER+ share to its label.
+
+Leak guards: FER+ votes are read only for rows whose FER+ ``Usage`` is ``Training``; a teacher
+must have been trained on exactly the student's training selector (so it never saw validation
+or test faces).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import paths
+from ..bundle import MANIFEST, InputSpec, sha256_file
+from ..errors import ConfigError, DataError
+
+FERPLUS_KEYS = {"weight", "votes"}
+DISTILL_KEYS = {"teachers", "weight", "temperature", "tta"}
+
+
+def _checked(table: dict[str, Any], known: set[str], name: str) -> dict[str, Any]:
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"unknown [{name}] keys {sorted(unknown)}; known: {sorted(known)}")
+    return table
+
+
+def weights(recipe_data: dict[str, Any]) -> tuple[float, float]:
+    """(FER+ weight, teacher weight) of a recipe; both 0 when it asks for no soft targets."""
+    fp = _checked(recipe_data.get("ferplus", {}), FERPLUS_KEYS, "ferplus")
+    ds = _checked(recipe_data.get("distill", {}), DISTILL_KEYS, "distill")
+    wf = float(fp.get("weight", 0.0)) if fp else 0.0
+    wd = float(ds.get("weight", 0.0)) if ds.get("teachers") else 0.0
+    if wf < 0 or wd < 0 or wf + wd >= 1.0:
+        raise ConfigError(f"soft-target weights must be >= 0 and leave the label a share: ferplus {wf} + distill {wd} >= 1")
+    return wf, wd
+
+
+def _row_numbers(sources: np.ndarray) -> np.ndarray:
+    """FER2013 data-row numbers from ``sources`` ("fer2013.csv.gz:row 17")."""
+    try:
+        return np.array([int(str(s).rsplit(":row ", 1)[1]) for s in sources], np.int64)
+    except (IndexError, ValueError) as exc:
+        raise ConfigError("[ferplus] needs FER2013 csv data (sources 'file:row N'); this dataset has other sources") from exc
+
+
+def ferplus_distribution(votes_path: Path, rows: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K) FER+ vote distributions over ``labels`` for FER2013 ``rows``, and a mask of the rows
+    that have one. FER+ classes outside ``labels`` (contempt) are dropped before renormalizing.
+    Raises if any requested row is not a FER+ Training row."""
+    from ..data.ferplus import LABEL_NAMES, read_votes, votes_to_labels
+
+    vrows, votes, usages, _, _ = read_votes(votes_path)
+    index = {int(r): i for i, r in enumerate(vrows)}
+    pos = np.array([index.get(int(r), -1) for r in rows])
+    found = pos >= 0
+    not_train = [int(r) for r, p in zip(rows, pos) if p >= 0 and usages[p] != "Training"]
+    if not_train:
+        raise DataError(f"{votes_path}: FER+ rows {not_train[:5]} are not Training rows; "
+                        "votes of validation/test faces must never reach training")
+    _, soft8, keep8, _ = votes_to_labels(votes, "soft")
+    cols = [LABEL_NAMES.index(n) if n in LABEL_NAMES else -1 for n in labels]
+    dist = np.zeros((len(rows), len(labels)), np.float32)
+    sel = pos[found]
+    part = np.stack([soft8[sel, c] if c >= 0 else np.zeros(len(sel), np.float32) for c in cols], axis=1)
+    total = part.sum(1, keepdims=True)
+    usable = keep8[sel] & (total[:, 0] > 0)
+    dist[np.flatnonzero(found)[usable]] = part[usable] / total[usable]
+    mask = np.zeros(len(rows), bool)
+    mask[np.flatnonzero(found)[usable]] = True
+    return dist, mask
+
+
+def _teacher(path: Path, student_selectors: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+    mpath = Path(path) / MANIFEST
+    if not mpath.is_file():
+        raise ConfigError(f"{path}: teacher is not a finished training run (no {MANIFEST})")
+    m = json.loads(mpath.read_text())
+    if m.get("format") != "keras":
+        raise ConfigError(f"{path}: a teacher must be a Keras training run, not a {m.get('format')!r} bundle")
+    if list(m.get("labels", [])) != list(labels):
+        raise ConfigError(f"{path}: teacher labels {m.get('labels')} differ from the student's {labels}")
+    data = m.get("provenance", {}).get("data", {})
+    for key in ("train", "val", "test", "subset"):
+        if data.get(key) != student_selectors.get(key):
+            raise ConfigError(
+                f"{path}: teacher was trained with {key} selector {data.get(key)}, the student uses "
+                f"{student_selectors.get(key)}; a teacher must share the student's split so it never saw its val/test faces")
+    return m
+
+
+def teacher_distribution(teacher_paths: list[str], train_faces, selectors: dict[str, Any], labels: list[str],
+                         temperature: float, tta: str, log: Callable[[str], None]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The teachers' averaged, temperature-softened probabilities on the training faces, and
+    each teacher's provenance (path, model sha256, recipe, its own val/test accuracy)."""
+    import keras
+
+    from .data import to_input
+    from .evaluate import predict_views
+
+    if temperature <= 0:
+        raise ConfigError(f"[distill] temperature must be > 0, not {temperature}")
+    probs, records = [], []
+    for tp in teacher_paths:
+        tp = Path(tp)
+        m = _teacher(tp, selectors, labels)
+        spec = InputSpec.from_dict(m["input"])
+        model = keras.models.load_model(tp / m["model_file"], compile=False)
+        x = to_input(train_faces, spec)
+        p = predict_views(model, spec, x, (float(spec.scale), tuple(spec.offset)), tta)
+        p = np.power(np.clip(p, 1e-12, 1.0), 1.0 / temperature)  # softmax(logits / T)
+        probs.append(p / p.sum(1, keepdims=True))
+        records.append({
+            "path": str(tp.resolve()),
+            "model_sha256": sha256_file(tp / m["model_file"]),
+            "recipe": m.get("provenance", {}).get("recipe"),
+            "val_accuracy": m.get("metrics", {}).get("val_accuracy"),
+            "test_accuracy": m.get("metrics", {}).get("test_accuracy"),
+        })
+        log(f"teacher {tp}: {records[-1]['recipe']}, val accuracy {records[-1]['val_accuracy']}")
+    return np.mean(probs, axis=0).astype(np.float32), records
+
+
+def build(recipe_data: dict[str, Any], train_part, selectors: dict[str, Any], labels: list[str],
+          log: Callable[[str], None]) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """(N, K) training targets, or None when the recipe asks for none; plus what was used
+    (for the manifest's provenance)."""
+    wf, wd = weights(recipe_data)
+    if not wf and not wd:
+        return None, {}
+    if train_part.faces is None:
+        raise ConfigError("soft targets need the training faces; this protocol does not keep them")
+    k = len(labels)
+    y = train_part.y
+    onehot = np.eye(k, dtype=np.float32)[y]
+    target = (1.0 - wf - wd) * onehot
+    used: dict[str, Any] = {}
+    if wf:
+        fp = recipe_data["ferplus"]
+        vpath = Path(fp.get("votes", "ferplus/fer2013new.csv"))
+        vpath = vpath if vpath.is_file() else paths.data_path(*vpath.parts)
+        dist, mask = ferplus_distribution(vpath, _row_numbers(train_part.faces.sources), labels)
+        target += wf * np.where(mask[:, None], dist, onehot)
+        used["ferplus"] = {"weight": wf, "votes": str(vpath), "sha256": sha256_file(vpath),
+                           "rows_with_votes": int(mask.sum()), "rows": int(len(mask))}
+        log(f"FER+ votes ({vpath}): {int(mask.sum())} of {len(mask)} training faces, weight {wf}")
+    if wd:
+        dcfg = recipe_data["distill"]
+        t = float(dcfg.get("temperature", 2.0))
+        tta = str(dcfg.get("tta", "flip"))
+        dist, records = teacher_distribution(list(dcfg["teachers"]), train_part.faces, selectors, labels, t, tta, log)
+        target += wd * dist
+        used["distill"] = {"weight": wd, "temperature": t, "tta": tta, "teachers": records}
+    return target.astype(np.float32), used
+
+
+def ensemble_metrics(teacher_paths: list[str], task, labels: list[str], tta: str) -> dict[str, Any]:
+    """Accuracy and macro-F1 of the teachers' averaged probabilities on the task's val and test faces."""
+    import keras
+
+    from .data import to_input
+    from .evaluate import metrics_for, predict_views
+
+    out: dict[str, Any] = {"teachers": [str(p) for p in teacher_paths], "tta": tta}
+    for split, part in (("val", task.val), ("test", task.test)):
+        probs = []
+        for tp in teacher_paths:
+            m = json.loads((Path(tp) / MANIFEST).read_text())
+            spec = InputSpec.from_dict(m["input"])
+            model = keras.models.load_model(Path(tp) / m["model_file"], compile=False)
+            x = to_input(part.faces, spec)
+            probs.append(predict_views(model, spec, x, (float(spec.scale), tuple(spec.offset)), tta))
+        res = metrics_for(np.mean(probs, axis=0), part.y, labels)
+        out[split] = {"accuracy": res["accuracy"], "macro_f1": res["macro_f1"]}
+    return out
