@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fer_edge import paths
@@ -82,3 +84,20 @@ def peer_classifier(peer_bundle):
     from fer_edge.runtime import load
 
     return load(peer_bundle, threads=1)
+
+
+@pytest.fixture(scope="session")
+def small_fer_csv(fer2013_csv, tmp_path_factory) -> Path:
+    """~300 real FER2013 rows (all three splits, every class) in the original csv format."""
+    with gzip.open(fer2013_csv, "rt") as fh:
+        lines = fh.read().splitlines()
+    header, rows = lines[0], lines[1:]
+    rng = np.random.default_rng(0)
+    want = {"Training": 160, "PublicTest": 70, "PrivateTest": 70}
+    picked = []
+    for usage, n in want.items():
+        idx = [i for i, r in enumerate(rows) if r.endswith(usage)]
+        picked += sorted(rng.choice(idx, n, replace=False).tolist())
+    path = tmp_path_factory.mktemp("fer") / "fer2013_small.csv"
+    path.write_text("\n".join([header] + [rows[i] for i in sorted(picked)]) + "\n")
+    return path

@@ -125,3 +125,26 @@ def inside(box, rect) -> bool:
     rx, ry, rw, rh = rect
     cx, cy = x + w / 2, y + h / 2
     return rx <= cx <= rx + rw and ry <= cy <= ry + rh
+
+
+def make_expression_video(path: Path, jaffe_dir: Path, seconds: float = 12.0, fps: float = 10.0,
+                          subject: str = "KA", hold_s: float = 1.5) -> list[str]:
+    """One JAFFE subject's posed expressions in turn (each held ``hold_s``), drifting slowly across a
+    640x480 background, as an MJPG .avi. Returns the file name shown in each frame."""
+    import cv2
+
+    stills = sorted(jaffe_dir.glob(f"{subject}.*1.*.tiff"))  # the first photo of each expression
+    assert len(stills) >= 5, stills
+    bg = background()
+    shown: list[str] = []
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    assert writer.isOpened()
+    n = int(round(seconds * fps))
+    for t in range(n):
+        still = stills[int(t / (hold_s * fps)) % len(stills)]
+        paste = Paste(load_gray(still, 200), still.name, (120, 100), (1, 0))
+        frame, _ = render(bg, [paste], t % 240)
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        shown.append(still.name)
+    writer.release()
+    return shown

@@ -28,23 +28,6 @@ from fer_edge.training.recipes import builtin_names, load_recipe, with_overrides
 PAPER_RECIPES = ["jaffe_mobilenetv2", "efficientnet_fer2013", "resnet50_fer2013", "custom_cnn_fer4"]
 
 
-@pytest.fixture(scope="session")
-def small_fer_csv(fer2013_csv, tmp_path_factory) -> Path:
-    """~300 real FER2013 rows (all three splits, every class) in the original csv format."""
-    with gzip.open(fer2013_csv, "rt") as fh:
-        lines = fh.read().splitlines()
-    header, rows = lines[0], lines[1:]
-    rng = np.random.default_rng(0)
-    want = {"Training": 160, "PublicTest": 70, "PrivateTest": 70}
-    picked = []
-    for usage, n in want.items():
-        idx = [i for i, r in enumerate(rows) if r.endswith(usage)]
-        picked += sorted(rng.choice(idx, n, replace=False).tolist())
-    path = tmp_path_factory.mktemp("fer") / "fer2013_small.csv"
-    path.write_text("\n".join([header] + [rows[i] for i in sorted(picked)]) + "\n")
-    return path
-
-
 def _quick(name: str, epochs: int = 1, **data_changes):
     r = with_overrides(load_recipe(name), epochs=epochs, batch_size=32)
     r.data["report"] = {"tsne_samples": 60}

@@ -101,6 +101,7 @@ def read_fer2013(path: str | Path, skip_bad: bool = False) -> FaceDataset:
         roles=dict(ROLES),
         skipped=bad,
         root=str(path),
+        info={"csv_rows": row + 1},  # FER+ votes are aligned with the full csv's data rows
     )
 
 

@@ -128,15 +128,11 @@ def choose_label_names(present: set[str]) -> tuple[str, ...]:
     return FER7 if present <= set(FER7) else CANONICAL
 
 
-def read_imagefolder(
-    root: str | Path,
-    skip_bad: bool = False,
-    size: int | None = None,
-    name: str | None = None,
-) -> FaceDataset:
-    """Read a class-folder dataset into a gray ``FaceDataset`` (optionally resized to ``size``)."""
-    root = Path(root)
-    bad: list[BadItem] = []
+CROPS = (None, "face")
+
+
+def _files(root: Path, skip_bad: bool, bad: list[BadItem]) -> tuple[list[Path], list[str], list[str]]:
+    """(files, canonical labels, split names) of a class-folder dataset."""
     folders = scan_class_folders(root, skip_bad, bad)
     files: list[Path] = []
     labels: list[str] = []
@@ -150,7 +146,65 @@ def read_imagefolder(
         raise DataError(f"{root}: no image files in its class folders ({', '.join(str(c.folder.name) for c in folders) or 'none'})")
     if len(splits) != len(files):  # no split level: try the Kaggle file-name prefix
         splits = split_from_prefix([f.name for f in files]) or ["all"] * len(files)
+    return files, labels, splits
+
+
+def read_imagefolder(
+    root: str | Path,
+    skip_bad: bool = False,
+    size: int | None = None,
+    name: str | None = None,
+    crop: str | None = None,
+    detector: str = "yunet",
+    margin: float = 0.2,
+) -> FaceDataset:
+    """Read a class-folder dataset into a gray ``FaceDataset`` (optionally resized to ``size``).
+
+    ``crop="face"`` detects the face in each image and cuts it out as JAFFE does (an image
+    without a face is a bad item); the default takes images as already-cropped faces."""
+    if crop is not None:
+        from .listing import materialize
+
+        return materialize(list_imagefolder(root, skip_bad, size, name, crop, detector, margin), skip_bad)
+    root = Path(root)
+    bad: list[BadItem] = []
+    files, labels, splits = _files(root, skip_bad, bad)
     return _build(name or root.name, root, files, labels, splits, bad, skip_bad, size)
+
+
+def list_imagefolder(root: str | Path, skip_bad: bool = False, size: int | None = None, name: str | None = None,
+                     crop: str | None = None, detector: str = "yunet", margin: float = 0.2):
+    """The same dataset as a ``Listing`` (read one face at a time: ``fer-edge data prepare --shards``)."""
+    from ..errors import ConfigError
+    from .images import read_gray, resize_gray
+    from .listing import Item, Listing
+
+    if crop not in CROPS:
+        raise ConfigError(f"image-folder crop must be None or 'face', not {crop!r}")
+    root = Path(root)
+    bad: list[BadItem] = []
+    files, labels, splits = _files(root, skip_bad, bad)
+    items = [Item(str(f), label, split) for f, label, split in zip(files, labels, splits)]
+    info: dict = {}
+    if crop == "face":
+        from .jaffe import _crop, _detector, _face_spec  # JAFFE's detect-and-cut, shared
+
+        det, spec = _detector(detector), _face_spec(margin, False)
+        info = {"crop": "face", "detector": detector, "margin": margin,
+                "face": {"margin": float(margin), "align": False, "square": True}}
+
+    def read(item: Item) -> np.ndarray:
+        img = read_gray(item.source)
+        if crop == "face":
+            face = _crop(det, spec, img)
+            if face is None:
+                raise DataError(f"{item.source}: no face detected")
+            img = face
+        return resize_gray(img, size) if size else img
+
+    split_list = [it.split for it in items]
+    return Listing(name or root.name, str(root), items, choose_label_names(set(labels)), read,
+                   roles=roles_for(split_list), skipped=bad, info=info)
 
 
 def _build(

@@ -1,7 +1,8 @@
 """``load_dataset(path)``: detect which dataset a path holds and read it.
 
 Kinds: fer2013 (csv/csv.gz), ferplus (fer2013new.csv + the fer2013 pixels), jaffe,
-ckplus48, imagefolder, rafdb (RAF-DB basic), affectnet, npz (a ``fer-edge data prepare`` cache). Detection looks at
+ckplus48, imagefolder, rafdb (RAF-DB basic), affectnet, npz (a ``fer-edge data prepare`` cache),
+shards (a ``fer-edge data prepare --shards`` folder, pixels left on disk). Detection looks at
 file names and csv headers only; when it cannot tell, it says so and asks for ``kind``.
 Reader options a kind does not take are refused, never ignored.
 """
@@ -18,7 +19,7 @@ from ..errors import ConfigError, DataError
 from ..labels import label_set
 from .dataset import FaceDataset
 
-KINDS = ("fer2013", "ferplus", "jaffe", "ckplus48", "imagefolder", "rafdb", "affectnet", "npz")
+KINDS = ("fer2013", "ferplus", "jaffe", "ckplus48", "imagefolder", "rafdb", "affectnet", "npz", "shards")
 FER2013_NAMES = ("fer2013.csv.gz", "fer2013.csv")
 FERPLUS_NAME = "fer2013new.csv"
 
@@ -43,6 +44,7 @@ def detect_kind(path: str | Path) -> str:
     from .ferplus import HEADER
     from .jaffe import looks_like_jaffe
     from .rafdb import looks_like_rafdb
+    from .shards import is_shard_cache
 
     path = Path(path)
     if not path.exists():
@@ -70,6 +72,8 @@ def detect_kind(path: str | Path) -> str:
     if not entries:
         raise DataError(f"{path}: empty folder")
     names = {p.name for p in entries}
+    if is_shard_cache(path):
+        return "shards"
     if FERPLUS_NAME in names:
         return "ferplus"
     if any(n in names for n in FER2013_NAMES):
@@ -126,6 +130,7 @@ def _readers() -> dict[str, Callable[..., FaceDataset]]:
     from .imagefolder import read_imagefolder
     from .jaffe import read_jaffe
     from .rafdb import read_rafdb
+    from .shards import read_shards
 
     def npz(path, skip_bad=False):
         return load_npz(path)
@@ -139,6 +144,7 @@ def _readers() -> dict[str, Callable[..., FaceDataset]]:
         "rafdb": read_rafdb,
         "affectnet": read_affectnet,
         "npz": npz,
+        "shards": read_shards,
     }
 
 
@@ -151,6 +157,33 @@ def _read_ferplus(path, skip_bad=False, mode="majority", fer2013=None):
         return read_ferplus(None, votes, mode=mode, skip_bad=skip_bad, fer2013=fer2013)
     pixels = Path(fer2013) if fer2013 else _find_fer2013_pixels(votes)
     return read_ferplus(pixels, votes, mode=mode, skip_bad=skip_bad)
+
+
+def listing_for(path: str | Path, kind: str | None = None, skip_bad: bool = False, **opts):
+    """The dataset at ``path`` as a ``Listing`` (faces read one at a time) for the kinds that can
+    stream (imagefolder, rafdb, affectnet); None for the others, which load whole."""
+    from .affectnet import list_affectnet
+    from .imagefolder import list_imagefolder
+    from .rafdb import list_rafdb
+
+    path = Path(path)
+    kind = kind or detect_kind(path)
+    lister = {"imagefolder": list_imagefolder, "rafdb": list_rafdb, "affectnet": list_affectnet}.get(kind)
+    if lister is None:
+        return None
+    _check_options(kind, opts)
+    listing = lister(path, skip_bad=skip_bad, **opts)
+    listing.info.setdefault("kind", kind)
+    return listing
+
+
+def _check_options(kind: str, opts: dict) -> None:
+    allowed = reader_options(kind)
+    unknown = sorted(k for k in opts if k not in allowed)
+    if unknown:
+        raise ConfigError(
+            f"dataset kind {kind} does not take option(s) {unknown}; it takes {allowed or 'none'}"
+        )
 
 
 def reader_options(kind: str) -> list[str]:
@@ -180,12 +213,7 @@ def load_dataset(
     elif kind not in KINDS:
         raise ConfigError(f"unknown dataset kind {kind!r}; choose one of {', '.join(KINDS)}")
     reader = _readers()[kind]
-    allowed = reader_options(kind)
-    unknown = sorted(k for k in opts if k not in allowed)
-    if unknown:
-        raise ConfigError(
-            f"dataset kind {kind} does not take option(s) {unknown}; it takes {allowed or 'none'}"
-        )
+    _check_options(kind, opts)
     if kind == "fer2013" and path.is_dir():
         found = [path / n for n in FER2013_NAMES if (path / n).is_file()]
         if not found:

@@ -77,6 +77,57 @@ def prepare(path: str | Path, out: str | Path, kind: str | None = None, skip_bad
     }
 
 
+def prepare_shards(path: str | Path, out: str | Path, kind: str | None = None, skip_bad: bool = False,
+                   overwrite: bool = False, shard_size: int = 4096, seed: int = 0, labels: str | None = None,
+                   progress=None, **opts) -> dict:
+    """Detect/crop/resize every face once into a sharded cache folder ``out`` (``shards.py``).
+
+    Image folders, RAF-DB and AffectNet stream one face at a time (memory stays flat);
+    other kinds are read whole first. Faces are stored in a seeded random order."""
+    from ..labels import label_set
+    from .loader import listing_for
+    from .shards import dataset_faces, shuffled, write_shards
+
+    out = Path(out)
+    if out.suffix == ".npz":
+        raise DataError(f"{out}: a shard cache is a folder; drop the .npz suffix (or leave out --shards)")
+    if out.exists() and not overwrite:
+        raise DataError(f"{out} already exists; choose another output or pass --overwrite")
+    t0 = time.perf_counter()
+    listing = listing_for(path, kind, skip_bad, **opts)
+    if listing is not None:
+        if labels is not None:
+            names = label_set(labels)
+            listing.items = [it for it in listing.items if it.label in names]
+            listing.label_names = names
+            listing.info["labels"] = labels
+        listing.items = shuffled(listing.items, seed)
+        meta = write_shards(listing.faces(skip_bad), out, name=listing.name, root=listing.root,
+                            label_names=listing.label_names, roles=listing.roles, info=_cache_info(listing.info, seed), skipped=listing.skipped,
+                            shard_size=shard_size, overwrite=overwrite, progress=progress)
+    else:
+        ds = load_dataset(path, kind=kind, skip_bad=skip_bad, labels=labels, **opts)
+        meta = write_shards(dataset_faces(ds, seed), out, name=ds.name, root=ds.root, label_names=ds.label_names,
+                            roles=ds.roles, info=_cache_info(ds.info, seed), skipped=ds.skipped,
+                            shard_size=shard_size, overwrite=overwrite, progress=progress)
+    return {
+        "out": str(out), "name": meta["name"], "kind": meta["info"].get("kind", meta["name"]),
+        "samples": meta["num_samples"], "image_shape": meta["image_shape"], "counts": meta["counts"],
+        "shards": len(meta["shards"]), "bytes": sum(f.stat().st_size for f in out.iterdir()),
+        "skipped": len(meta["skipped"]), "load_seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def _cache_info(info: dict, seed: int) -> dict:
+    """Reader facts plus the storage-order seed and the face framing of what is cached (a model
+    trained from the cache crops live faces as its source was cropped)."""
+    from dataclasses import asdict
+
+    from ..face.framing import dataset_framing
+
+    return {**info, "order_seed": seed, "face": asdict(dataset_framing(info.get("kind", ""), info))}
+
+
 def format_info(info: dict) -> str:
     """Human-readable table of ``dataset_info``."""
     lines = [

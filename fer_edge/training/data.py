@@ -81,10 +81,15 @@ def to_input(ds: FaceDataset, spec: InputSpec, chunk: int = 4096) -> np.ndarray:
     for our models: normalization is a layer inside the model) is applied in the pipeline.
     """
     identity = InputSpec(size=spec.size, color=spec.color, interpolation=spec.interpolation)
+
+    def convert(faces: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(identity.preprocess(faces)), 0, 255).astype(np.uint8)
+
+    if not isinstance(ds.images, np.ndarray):  # a shard cache (data/shards.py): converted shard by shard as it streams
+        return ds.images.mapped(convert, identity.shape)
     out = np.empty((len(ds),) + identity.shape, dtype=np.uint8)
     for i in range(0, len(ds), chunk):
-        x = identity.preprocess(ds.images[i : i + chunk])
-        out[i : i + chunk] = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+        out[i : i + chunk] = convert(ds.images[i : i + chunk])
     return out
 
 

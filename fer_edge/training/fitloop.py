@@ -99,7 +99,8 @@ def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, sca
     already a (N, K) float target distribution (soft targets: FER+ votes, teachers)."""
     import tensorflow as tf
 
-    if seed is not None:
+    streamed = not isinstance(x, np.ndarray)  # a shard cache (data/shards.py) shuffles as it reads
+    if seed is not None and not streamed:
         perm = np.random.default_rng(seed).permutation(len(x))
         x, y = x[perm], y[perm]
         w = None if w is None else w[perm]
@@ -117,8 +118,11 @@ def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, sca
         yb = tf.one_hot(yb, num_classes) if smooth and not soft else yb
         return (xb, yb, *rest)
 
-    parts = (x, y) if w is None else (x, y, w)
-    ds = tf.data.Dataset.from_tensor_slices(parts).batch(batch)
+    if streamed:  # one shard in memory at a time: flat memory however large the dataset
+        ds = x.tf_dataset(y, w, batch, seed)
+    else:
+        parts = (x, y) if w is None else (x, y, w)
+        ds = tf.data.Dataset.from_tensor_slices(parts).batch(batch)
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 

@@ -63,13 +63,17 @@ def _row_numbers(sources: np.ndarray) -> np.ndarray:
         raise ConfigError("[ferplus] needs FER2013 csv data (sources 'file:row N'); this dataset has other sources") from exc
 
 
-def ferplus_distribution(votes_path: Path, rows: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def ferplus_distribution(votes_path: Path, rows: np.ndarray, labels: list[str],
+                         csv_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(N, K) FER+ vote distributions over ``labels`` for FER2013 ``rows``, and a mask of the rows
     that have one. FER+ classes outside ``labels`` (contempt) are dropped before renormalizing.
     Raises if any requested row is not a FER+ Training row."""
     from ..data.ferplus import LABEL_NAMES, read_votes, votes_to_labels
 
-    vrows, votes, usages, _, _ = read_votes(votes_path)
+    vrows, votes, usages, _, n_rows = read_votes(votes_path)
+    if csv_rows != n_rows:
+        raise DataError(f"{votes_path}: FER+ votes are aligned with the full fer2013.csv ({n_rows} rows); "
+                        f"the training csv has {csv_rows if csv_rows is not None else 'an unknown number of'} rows")
     index = {int(r): i for i, r in enumerate(vrows)}
     pos = np.array([index.get(int(r), -1) for r in rows])
     found = pos >= 0
@@ -158,7 +162,8 @@ def build(recipe_data: dict[str, Any], train_part, selectors: dict[str, Any], la
         fp = recipe_data["ferplus"]
         vpath = Path(fp.get("votes", "ferplus/fer2013new.csv"))
         vpath = vpath if vpath.is_file() else paths.data_path(*vpath.parts)
-        dist, mask = ferplus_distribution(vpath, _row_numbers(train_part.faces.sources), labels)
+        dist, mask = ferplus_distribution(vpath, _row_numbers(train_part.faces.sources), labels,
+                                          train_part.faces.info.get("csv_rows"))
         target += wf * np.where(mask[:, None], dist, onehot)
         used["ferplus"] = {"weight": wf, "votes": str(vpath), "sha256": sha256_file(vpath),
                            "rows_with_votes": int(mask.sum()), "rows": int(len(mask))}

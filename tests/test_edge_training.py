@@ -1,0 +1,216 @@
+"""The edge-model training levers (issue 13): a bfloat16 plain-CNN run exports float32/int8
+artifacts that predict like its float model; random crops, erasing and test-time views do
+what they say; FER+ votes and teachers become soft targets without leaking test faces.
+
+Runs train on ~300 real FER2013 rows (``small_fer_csv``), one epoch each: seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_edge.bundle import InputSpec, read_bundle
+from fer_edge.errors import ConfigError, DataError, ModelError
+from fer_edge.training.recipes import load_recipe, with_overrides
+
+
+def _quick(name: str = "edge_plain44", **train_changes):
+    r = with_overrides(load_recipe(name), epochs=1, batch_size=32)
+    r.data["report"] = {"tsne_samples": 60}
+    r.data["train"].update(train_changes)
+    return r
+
+
+@pytest.fixture(scope="module")
+def bf16_run(small_fer_csv, tmp_path_factory) -> Path:
+    from fer_edge.training.trainer import train
+
+    out = tmp_path_factory.mktemp("edge") / "plain44"
+    train(_quick(), small_fer_csv, out, log=lambda s: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def bf16_tflite(bf16_run) -> dict[str, Path]:
+    from fer_edge.export.pipeline import convert
+
+    work = bf16_run.parent / "work"
+    for precision in ("fp32", "int8"):
+        convert(bf16_run, "tflite", precision, evaluate=False, workdir=work)
+    return {p: bf16_run / "export" / f"tflite-{p}" for p in ("fp32", "int8")}
+
+
+def _test_faces(small_fer_csv):
+    from fer_edge.data.fer2013 import read_fer2013
+
+    ds = read_fer2013(small_fer_csv)
+    return ds.images[ds.splits == "PrivateTest"]
+
+
+# ---------------------------------------------------------------- bf16 training -> float32 artifacts
+
+
+def test_bf16_run_saves_a_float32_model(bf16_run):
+    import keras
+
+    b = read_bundle(bf16_run)
+    assert b.manifest.metrics["precision"] == "mixed_bfloat16"
+    assert b.manifest.input.crop == (44, 44) and b.manifest.input.shape == (44, 44, 1)
+    assert keras.mixed_precision.global_policy().name == "float32"  # training restored the policy
+    model = keras.models.load_model(bf16_run / "model.keras", compile=False)
+    policies = {layer.dtype_policy.name for layer in model.layers}
+    assert policies == {"float32"}, policies
+    hist = (bf16_run / "history.csv").read_text()
+    assert "images_per_second" in hist.splitlines()[0]
+    metrics = json.loads((bf16_run / "metrics.json").read_text())
+    assert set(metrics["tta"]) == {"none", "flip", "ten_crop"}
+    assert metrics["tta"]["none"]["test"]["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+
+
+def test_bf16_run_exports_artifacts_that_match_the_float_model(bf16_run, bf16_tflite, small_fer_csv):
+    import keras
+
+    from fer_edge.runtime import load
+
+    faces = _test_faces(small_fer_csv)
+    model = keras.models.load_model(bf16_run / "model.keras", compile=False)
+    spec = read_bundle(bf16_run).manifest.input
+    ref = np.asarray(model(spec.preprocess(faces), training=False))
+    fp32 = load(bf16_tflite["fp32"], threads=1).predict_proba(faces)
+    assert np.abs(fp32 - ref).max() < 1e-4
+    int8 = load(bf16_tflite["int8"], threads=1)
+    assert int8.manifest.input.crop == (44, 44)
+    q = int8.predict_proba(faces)
+    assert (q.argmax(1) == ref.argmax(1)).mean() >= 0.9
+    assert np.abs(q - ref).mean() < 0.05
+
+
+# ---------------------------------------------------------------- test-time augmentation
+
+
+def _manual_views(resized: np.ndarray, h: int, w: int, mode: str) -> list[np.ndarray]:
+    H, W = resized.shape[1:3]
+    t, c = (H - h) // 2, (W - w) // 2
+    crops = [resized[:, t : t + h, c : c + w]]
+    if mode == "ten_crop":
+        crops += [resized[:, :h, :w], resized[:, :h, W - w :], resized[:, H - h :, :w], resized[:, H - h :, W - w :]]
+    return crops + [np.flip(v, axis=2) for v in crops]
+
+
+@pytest.mark.parametrize("mode", ["flip", "ten_crop"])
+def test_runtime_tta_equals_a_manual_average(bf16_tflite, small_fer_csv, mode):
+    from fer_edge.runtime import load
+
+    faces = _test_faces(small_fer_csv)[:12]
+    clf = load(bf16_tflite["fp32"], threads=1, tta=mode)
+    assert clf.tta == mode and clf.info()["tta"] == mode
+    resized = faces.astype(np.float32)[..., None]  # FER2013 faces are 48x48 already: resize is a no-op
+    views = _manual_views(resized, 44, 44, mode)
+    assert len(views) == {"flip": 2, "ten_crop": 10}[mode]
+    want = np.mean([clf.run(np.ascontiguousarray(v)) for v in views], axis=0)
+    got = clf.predict_proba(faces)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert not np.allclose(got, load(bf16_tflite["fp32"], threads=1).predict_proba(faces), atol=1e-4)
+    one = clf.predict(faces[0])
+    np.testing.assert_allclose([one.scores[n] for n in clf.labels], want[0], atol=1e-6)
+
+
+def test_tta_and_crop_are_validated():
+    with pytest.raises(ModelError, match="ten_crop"):
+        InputSpec.from_dict({"size": [48, 48], "tta": "ten_crop"})
+    with pytest.raises(ModelError, match="tta"):
+        InputSpec.from_dict({"size": [48, 48], "crop": [44, 44], "tta": "five"})
+    with pytest.raises(ModelError, match="crop"):
+        InputSpec.from_dict({"size": [48, 48], "crop": [50, 44]})
+    spec = InputSpec.from_dict({"size": [48, 48], "crop": [44, 44], "tta": "flip"})
+    assert InputSpec.from_dict(spec.to_dict()) == spec
+    img = np.arange(48 * 48, dtype=np.uint8).reshape(1, 48, 48)
+    np.testing.assert_array_equal(spec.preprocess(img)[0, ..., 0], img[0, 2:46, 2:46])
+
+
+# ---------------------------------------------------------------- augmentation
+
+
+def test_crop_and_erasing_augmentation():
+    import tensorflow as tf
+
+    from fer_edge.training.augment import build_augmenter
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (16, 48, 48, 1)).astype(np.float32)
+    centre = build_augmenter({}, 0, (44, 44))(tf.constant(x)).numpy()
+    np.testing.assert_array_equal(centre, x[:, 2:46, 2:46])
+    rand = build_augmenter({"random_crop": True}, 0, (44, 44))(tf.constant(x)).numpy()
+    offsets = set()
+    for i in range(len(x)):  # each output is an exact 44x44 window of its input
+        hits = [(t, c) for t in range(5) for c in range(5) if np.array_equal(rand[i], x[i, t : t + 44, c : c + 44])]
+        assert len(hits) == 1
+        offsets.add(hits[0])
+    assert len(offsets) > 3
+    erased = build_augmenter({"erasing": 1.0}, 0, None)(tf.constant(x)).numpy()
+    changed = (erased != x)[..., 0]
+    assert changed.any(axis=(1, 2)).all()
+    for m in changed:  # one rectangle per image, 2-25% of its area
+        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+        box = (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
+        assert 0.02 * 48 * 48 * 0.5 <= box <= 0.25 * 48 * 48 * 1.5
+    with pytest.raises(ConfigError, match="random_crop needs"):
+        build_augmenter({"random_crop": True}, 0, None)
+    with pytest.raises(ConfigError, match="erasing"):
+        build_augmenter({"erasing": 2.0}, 0, None)
+
+
+def test_bad_precision_is_rejected(small_fer_csv, tmp_path):
+    from fer_edge.training.trainer import train
+
+    with pytest.raises(ConfigError, match="precision"):
+        train(_quick(precision="bfloat16"), small_fer_csv, tmp_path / "run", log=lambda s: None)
+
+
+# ---------------------------------------------------------------- soft targets
+
+
+def test_ferplus_votes_never_come_from_test_rows(ferplus_csv):
+    from fer_edge.training.soft_targets import ferplus_distribution
+
+    labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    dist, mask = ferplus_distribution(ferplus_csv, np.array([0, 1, 2]), labels, csv_rows=35887)
+    assert mask.sum() >= 2
+    np.testing.assert_allclose(dist[mask].sum(1), 1.0, atol=1e-6)
+    with pytest.raises(DataError, match="not Training rows"):
+        ferplus_distribution(ferplus_csv, np.array([0, 28709]), labels, csv_rows=35887)  # 28709: first PublicTest row
+    with pytest.raises(DataError, match="aligned with the full"):
+        ferplus_distribution(ferplus_csv, np.array([0]), labels, csv_rows=300)
+
+
+def test_distilled_run_records_its_teachers(bf16_run, small_fer_csv, tmp_path):
+    from fer_edge.bundle import sha256_file
+    from fer_edge.training.trainer import train
+
+    r = with_overrides(load_recipe("edge_plain44"), epochs=1, batch_size=32, teachers=[str(bf16_run)])
+    r.data["report"] = {"tsne_samples": 60}
+    out = tmp_path / "student"
+    train(r, small_fer_csv, out, log=lambda s: None)
+    m = read_bundle(out).manifest
+    distill = m.provenance["soft_targets"]["distill"]
+    assert distill["weight"] == 0.5 and distill["temperature"] == 2.0
+    (teacher,) = distill["teachers"]
+    assert teacher["path"] == str(bf16_run.resolve())
+    assert teacher["model_sha256"] == sha256_file(bf16_run / "model.keras")
+    assert teacher["recipe"] == "edge_plain44"
+    assert m.provenance["recipe_data"]["overrides"]["teachers"] == [str(bf16_run)]
+    ens = json.loads((out / "metrics.json").read_text())["teacher_ensemble"]
+    assert 0.0 <= ens["test"]["accuracy"] <= 1.0
+
+
+def test_a_teacher_from_another_split_is_refused(bf16_run, small_fer_csv, tmp_path):
+    from fer_edge.training.trainer import train
+
+    r = with_overrides(load_recipe("edge_plain44"), epochs=1, batch_size=32, teachers=[str(bf16_run)])
+    r.data["data"]["protocols"]["official"]["train"] = {"split": "val"}
+    with pytest.raises(ConfigError, match="share the student's split"):
+        train(r, small_fer_csv, tmp_path / "student", log=lambda s: None)
