@@ -52,7 +52,8 @@ def test_shards_round_trip_and_lazy_selection(folder, tmp_path):
     assert [s["n"] for s in meta["shards"]] == [32] * 5 + [15]
     mem = load_dataset(folder)
     ds = load_dataset(out)  # kind detected: shards
-    assert ds.info["kind"] == "imagefolder" and ds.info["cache"] == str(out)
+    assert ds.info["kind"] == "shards" and ds.info["source_kind"] == "imagefolder" and ds.info["cache"] == str(out)
+    assert ds.info["face"] == {"margin": 0.2, "align": False, "square": True}  # an image folder's framing
     assert isinstance(ds.images, ShardedImages) and ds.images.shape == (175, 48, 48)
     assert ds.counts() == mem.counts() and ds.roles == mem.roles == {"train": "train", "test": "test"}
     # stored in a seeded random order: the first shard is not one class

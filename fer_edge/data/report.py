@@ -103,8 +103,8 @@ def prepare_shards(path: str | Path, out: str | Path, kind: str | None = None, s
             listing.info["labels"] = labels
         listing.items = shuffled(listing.items, seed)
         meta = write_shards(listing.faces(skip_bad), out, name=listing.name, root=listing.root,
-                            label_names=listing.label_names, roles=listing.roles, info=_cache_info(listing.info, seed), skipped=listing.skipped,
-                            shard_size=shard_size, overwrite=overwrite, progress=progress)
+                            label_names=listing.label_names, roles=listing.roles,
+                            info=_cache_info(listing.info, seed), skipped=listing.skipped, shard_size=shard_size, overwrite=overwrite, progress=progress)
     else:
         ds = load_dataset(path, kind=kind, skip_bad=skip_bad, labels=labels, **opts)
         meta = write_shards(dataset_faces(ds, seed), out, name=ds.name, root=ds.root, label_names=ds.label_names,
