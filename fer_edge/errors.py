@@ -50,7 +50,7 @@ def require(module: str, extra: str, purpose: str = "") -> ModuleType:
 # What each pip extra installs (pyproject.toml's optional-dependencies), by top-level module. Commands
 # check the whole extra up front; a later failed import of one of these is reported the same way.
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
-    "train": ("tensorflow", "keras", "tf_keras", "tensorflow_model_optimization", "matplotlib", "sklearn"),
+    "train": ("tensorflow", "keras", "tf_keras", "tensorflow_model_optimization", "matplotlib", "sklearn", "pydantic"),
     "onnx": ("onnx", "onnxruntime", "tf2onnx", "sympy"),
     "openvino": ("openvino", "nncf"),
 }

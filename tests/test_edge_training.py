@@ -215,3 +215,48 @@ def test_a_teacher_from_another_split_is_refused(bf16_run, small_fer_csv, tmp_pa
     r.data["data"]["protocols"]["official"]["train"] = {"split": "val"}
     with pytest.raises(ConfigError, match="share the student's split"):
         train(r, small_fer_csv, tmp_path / "student", log=lambda s: None)
+
+
+# ---------------------------------------------------------------- typed recipes
+
+
+@pytest.mark.parametrize("table, key, value, message", [
+    ("train", "epochz", 3, "unknown key train.epochz"),
+    ("augment", "erase", 0.5, "unknown key augment.erase"),
+    ("input", "crop", [50], "input.crop"),
+    ("train", "precision", "bf16", "train.precision"),
+])
+def test_recipe_typos_are_rejected(tmp_path, table, key, value, message):
+    import tomllib
+
+    from fer_edge.training.recipes import load_recipe
+
+    data = load_recipe("edge_plain44").data
+    data[table][key] = value
+    path = tmp_path / "typo.toml"
+    path.write_text(_toml(data))
+    assert tomllib.loads(path.read_text())[table][key] == value
+    with pytest.raises(ConfigError, match=message) as info:
+        load_recipe(path)
+    assert str(path.resolve()) in str(info.value)
+
+
+def _toml(data: dict, prefix: str = "") -> str:
+    """A minimal TOML writer for recipe dicts (tables, arrays of tables, scalars, lists)."""
+    scalars, tables = [], []
+    for k, v in data.items():
+        if isinstance(v, dict):
+            tables.append((k, v))
+        elif isinstance(v, list) and v and isinstance(v[0], dict):
+            tables.append((k, v))
+        else:
+            scalars.append(f"{k} = {json.dumps(v)}")
+    out = "\n".join(scalars) + "\n"
+    for k, v in tables:
+        name = f"{prefix}{k}"
+        if isinstance(v, list):
+            for item in v:
+                out += f"\n[[{name}]]\n" + _toml(item, f"{name}.")
+        else:
+            out += f"\n[{name}]\n" + _toml(v, f"{name}.")
+    return out

@@ -70,6 +70,9 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise ConfigError(f"{source}: recipe lacks {missing}")
+    from .recipe_schema import validate_recipe
+
+    validate_recipe(data, source)
     return Recipe(name=str(data["name"]), data=data, source=source, sha256=hashlib.sha256(raw).hexdigest())
 
 
