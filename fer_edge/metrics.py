@@ -11,6 +11,11 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     """Rows are true classes, columns predicted classes."""
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        bad = (y < 0) | (y >= num_classes)
+        if bad.any():  # np.add.at would wrap -1 (FER+ "no hard label") into the last class
+            raise ValueError(f"{name} has {int(bad.sum())} labels outside 0..{num_classes - 1} "
+                             f"(e.g. {int(y[bad][0])}); drop samples without a hard label first")
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(cm, (y_true, y_pred), 1)
     return cm

@@ -49,3 +49,35 @@ def test_agreement():
     g = agreement(a, b)
     assert g["top1_agreement"] == 0.5
     assert g["max_abs_prob_diff"] == pytest.approx(0.5)
+
+
+def test_labels_outside_the_classes_are_refused():
+    # Regression: -1 (FER+ soft mode's "no hard label") used to wrap into the last class: accuracy 1.0.
+    import pytest
+
+    from fer_edge.metrics import classification_metrics
+
+    with pytest.raises(ValueError, match="y_true has 1 labels outside 0..1"):
+        classification_metrics([0, 1, -1], [0, 1, 1], ["a", "b"])
+    with pytest.raises(ValueError, match="y_pred"):
+        classification_metrics([0, 1], [0, 2], ["a", "b"])
+
+
+def test_popcount_matches_a_bit_loop():
+    import numpy as np
+
+    from fer_edge.compat import popcount
+
+    a = np.random.default_rng(0).integers(0, 2**63, 50, dtype=np.uint64)
+    assert popcount(a).tolist() == [bin(int(v)).count("1") for v in a]
+
+
+def test_popcount_without_numpy2(monkeypatch):
+    import numpy as np
+
+    from fer_edge.compat import popcount
+
+    a = np.random.default_rng(1).integers(0, 2**63, 50, dtype=np.uint64)
+    want = popcount(a).tolist()
+    monkeypatch.delattr(np, "bitwise_count", raising=False)  # NumPy 1.x has none
+    assert popcount(a).tolist() == want

@@ -5,20 +5,10 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+from ..compat import tomllib
 from ..errors import ConfigError
 
 PACKAGE = "fer_edge.device_profiles"
-
-
-def _toml():
-    try:
-        import tomllib  # Python 3.11+
-    except ImportError:  # pragma: no cover - Python 3.10
-        try:
-            import tomli as tomllib
-        except ImportError as exc:
-            raise ConfigError("reading device profiles on Python 3.10 needs tomli (pip install tomli)") from exc
-    return tomllib
 
 
 def profile_names() -> list[str]:
@@ -30,6 +20,6 @@ def load_profile(name: str) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"unknown device profile {name!r}; choose one of {', '.join(profile_names())}")
     try:
-        return _toml().loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except ValueError as exc:
         raise ConfigError(f"device profile {name}.toml is not valid TOML ({exc})") from exc

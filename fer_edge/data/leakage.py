@@ -16,6 +16,7 @@ from itertools import combinations
 
 import numpy as np
 
+from ..compat import popcount
 from .dataset import FaceDataset
 
 MIN_CORR = 0.9  # thumbnail correlation that confirms a hash match
@@ -171,7 +172,7 @@ def near_duplicate_groups(
                 continue
             members = idx_all[order[s:e]]
             h = hashes[members]
-            close = np.bitwise_count(h[:, None] ^ h[None, :]) <= max_distance
+            close = popcount(h[:, None] ^ h[None, :]) <= max_distance
             t = thumbs[members]
             close &= (t @ t.T) >= min_corr
             a, b = np.nonzero(np.triu(close, 1))

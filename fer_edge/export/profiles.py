@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 from typing import Any
 
+from ..compat import tomllib
 from ..errors import ConfigError
 from ..formats import check_precision
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..compat import tomllib
 from ..errors import ConfigError
 
 # Every recipe must have these tables; keys inside are checked where they are used.
