@@ -111,7 +111,7 @@ def cmd_check(args) -> None:
             for release in args.release:
                 out["journey"]["arm64"].append(
                     journey.run_arm64(release, profiles, work, wheel, shared, frames, args.runs, args.limit))
-            out["journey"]["compared"] = journey.compare_all(out["journey"])
+            out["journey"]["compared"] = journey.compare_all(out["journey"], work)
         if args.only in (None, "isa"):
             fp32, fp32_what = fp32_bundle(args.fp32, tmp / "fp32")
             out["isa"] = isa.run(args.release, profiles, [args.int8, fp32], data, args.limit, args.runs)

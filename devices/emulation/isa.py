@@ -113,6 +113,8 @@ def run(releases: list[str], profiles: list[roots.Profile], bundles: list[str], 
         jobs, truth = stage_bundles(bundles, data, limit, runs, stage_dir)
         report["faces"] = next(iter(truth.values()))[2]
         report["jobs"] = {j["id"]: str(truth[j["id"]][0].path) for j in jobs}
+        report["names"] = {str(t.path): f"{t.manifest.name} {t.manifest.format}-{t.manifest.precision}"
+                           for t, _, _ in truth.values()}
         for it in INTERPRETERS:  # x86-64 references, one per interpreter
             key = f"x86-64 {it.label}"
             folder = Path(tmp) / key.replace(" ", "_")

@@ -10,6 +10,7 @@ their outputs are compared: labels must be equal, probabilities may differ by a 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -22,6 +23,8 @@ from . import roots
 VENV = "/root/fer-edge-venv"  # the README's venv, as the Pi user makes it
 WORK = "/tmp/fer-edge-journey"  # a host folder bound here: wheel, sample, video, outputs
 SAMPLE = roots.REPO / "fer_edge" / "assets" / "samples" / "astronaut.jpg"
+PROBE = Path(__file__).with_name("preprocess_probe.py")
+NO_DOCTOR = "this build of fer-edge has no `doctor` command"
 DISTRIBUTIONS = ("fer-edge", "numpy", "opencv-python-headless", "ai-edge-litert", "click")
 
 
@@ -69,10 +72,10 @@ def run_arm64(release: str, profiles: list[roots.Profile], work: Path, wheel: Pa
     binds = (roots.Bind(work, WORK, read_only=False), roots.Bind(shared, str(shared)))
     env = {"FER_EDGE_SHARED": str(shared)}
     out: dict[str, Any] = {"release": release, "install": {}, "profiles": {}}
+    versions = ("import json, platform; from importlib.metadata import version; print(json.dumps("
+                f"{{'python': platform.python_version(), 'packages': {{d: version(d) for d in {list(DISTRIBUTIONS)!r}}}}}))")
     install = (f"rm -rf {VENV} && python3 -m venv {VENV} && {VENV}/bin/pip install -q {WORK}/{wheel.name} && "
-               f"{VENV}/bin/python -c 'import json, sys, platform; from importlib.metadata import version; "
-               f"print(json.dumps({{\"python\": platform.python_version(), "
-               f"\"packages\": {{d: version(d) for d in {list(DISTRIBUTIONS)!r}}}}}))'")
+               f"{VENV}/bin/python -c {shlex.quote(versions)}")
     t0 = time.time()
     proc = roots.run(release, install, profiles[0], binds, env, timeout=3600)
     out["install"] = _step("install", proc, time.time() - t0,
@@ -81,18 +84,23 @@ def run_arm64(release: str, profiles: list[roots.Profile], work: Path, wheel: Pa
         return out
     out["install"]["versions"] = json.loads(proc.stdout.strip().splitlines()[-1])
     models = f"$({VENV}/bin/python -c 'import fer_edge.shipped as s; print(s.MODELS_DIR)')"
-    cmds = commands(frames, runs, limit, str(shared / "data/fer2013/fer2013.csv.gz"), models, f"{VENV}/bin/fer-edge")
+    data = str(shared / "data/fer2013/fer2013.csv.gz")
+    cmds = commands(frames, runs, limit, data, models, f"{VENV}/bin/fer-edge")
     has_doctor = roots.run(release, f"{VENV}/bin/fer-edge doctor --help", profiles[0], binds, env, timeout=600).returncode == 0
     for prof in profiles:
         steps = {}
         for name, cmd in cmds.items():
             if name == "doctor" and not has_doctor:
-                steps[name] = {"step": name, "command": cmd, "exit": None, "skipped": "this build has no `fer-edge doctor`"}
+                steps[name] = {"step": name, "command": cmd, "exit": None, "skipped": NO_DOCTOR}
                 continue
             t0 = time.time()
             proc = roots.run(release, f"cd {WORK} && {cmd}", prof, binds, env, timeout=3600)
             steps[name] = _step(name, proc, time.time() - t0, cmd.replace(f"{VENV}/bin/", ""))
             print(f"  {release} {prof.name} {name}: exit {proc.returncode} in {time.time() - t0:.0f} s (emulated)", flush=True)
+        probe = f"{WORK}/probe-{release}-{prof.name}"
+        cmd = f"mkdir -p {probe} && {VENV}/bin/python {WORK}/{PROBE.name} {probe} {shlex.quote(data)} {limit} {WORK}/probe-x86"
+        t0 = time.time()
+        steps["probe"] = _step("probe", roots.run(release, cmd, prof, binds, env, timeout=3600), time.time() - t0, cmd)
         out["profiles"][prof.name] = steps
     return out
 
@@ -102,16 +110,24 @@ def run_x86(work: Path, shared: Path, frames: int, runs: int, limit: int) -> dic
     exe = str(roots.REPO / ".venv/bin/fer-edge")
     models = str(roots.REPO / "fer_edge/assets/models")
     cmds = commands(frames, runs, limit, str(shared / "data/fer2013/fer2013.csv.gz"), models, exe)
-    # The host reads WORK through a symlink-free copy of the same paths.
-    steps = {}
-    import os
-
+    steps: dict[str, Any] = {}
     env = {**os.environ, "FER_EDGE_SHARED": str(shared)}
+    has_doctor = subprocess.run([exe, "doctor", "--help"], capture_output=True).returncode == 0
     for name, cmd in cmds.items():
+        if name == "doctor" and not has_doctor:
+            steps[name] = {"step": name, "command": cmd, "exit": None, "skipped": NO_DOCTOR}
+            continue
         cmd = cmd.replace(WORK, str(work))
         t0 = time.time()
         proc = subprocess.run(["/bin/sh", "-c", cmd], capture_output=True, text=True, env=env, cwd=work, timeout=3600)
         steps[name] = _step(name, proc, time.time() - t0, cmd.replace(exe, "fer-edge"))
+    (work / PROBE.name).write_bytes(PROBE.read_bytes())
+    (work / "probe-x86").mkdir()
+    cmd = [str(roots.REPO / ".venv/bin/python"), str(work / PROBE.name), str(work / "probe-x86"),
+           str(shared / "data/fer2013/fer2013.csv.gz"), str(limit)]
+    t0 = time.time()
+    steps["probe"] = _step("probe", subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600),
+                           time.time() - t0, " ".join(cmd))
     return steps
 
 
@@ -165,18 +181,36 @@ def bench_rows(step: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def compare_bench(x86: dict[str, Any], arm: dict[str, Any]) -> list[dict[str, Any]]:
-    ref = {(r["name"], r["format"]): r for r in bench_rows(x86)}
+    key = lambda r: (Path(r["bundle"]).name, r["backend"], r["threads"])  # noqa: E731
+    ref = {key(r): r for r in bench_rows(x86)}
     out = []
     for r in bench_rows(arm):
-        x = ref.get((r["name"], r["format"]), {})
-        out.append({"bundle": Path(r["bundle"]).name, "status": r["status"], "error": r.get("error", ""),
+        x = ref.get(key(r), {})
+        out.append({"bundle": Path(r["bundle"]).name, "backend": r["backend"], "status": r["status"],
+                    "error": r.get("error", ""),
                     "timing": r.get("timing"), "accuracy_arm64": r.get("accuracy"), "accuracy_x86": x.get("accuracy"),
                     "eval_n": r.get("eval_n"), "p50_ms_emulated": (r.get("latency") or {}).get("p50_ms"),
                     "p50_ms_x86": (x.get("latency") or {}).get("p50_ms"), "backend_version": r.get("backend_version")})
     return out
 
 
-def compare_all(j: dict[str, Any]) -> list[dict[str, Any]]:
+def compare_preprocessing(x86: Path, arm: Path) -> dict[str, Any]:
+    """Same faces? Same model input after OpenCV's resize? Same probabilities from the same input?"""
+    import numpy as np
+
+    load = lambda d, n: np.load(d / f"{n}.npy")  # noqa: E731
+    xa, xb = load(x86, "inputs"), load(arm, "inputs")
+    pa, pb, pc = load(x86, "probs"), load(arm, "probs"), load(arm, "probs_on_x86_inputs")
+    return {
+        "faces": int(len(xa)), "faces_equal": bool((load(x86, "faces") == load(arm, "faces")).all()),
+        "input_pixels_differing": float((xa != xb).mean()), "max_input_diff": float(np.abs(xa - xb).max()),
+        "predictions_differing": int((pa.argmax(1) != pb.argmax(1)).sum()), "max_prob_diff": float(np.abs(pa - pb).max()),
+        "same_input_bit_identical": bool((pa == pc).all()), "same_input_max_prob_diff": float(np.abs(pa - pc).max()),
+        "same_input_predictions_differing": int((pa.argmax(1) != pc.argmax(1)).sum()),
+    }
+
+
+def compare_all(j: dict[str, Any], work: Path) -> list[dict[str, Any]]:
     """Each emulated run's outputs against x86's, then the raw outputs are dropped (the doctor's kept)."""
     rows = []
     for root in j["arm64"]:
@@ -191,6 +225,10 @@ def compare_all(j: dict[str, Any]) -> list[dict[str, Any]]:
                     row[name] = fn(a, b)
                 except (ValueError, KeyError, IndexError) as exc:
                     row[name] = {"error": f"outputs could not be compared: {type(exc).__name__}: {exc}"}
+            if j["x86"]["probe"]["exit"] == 0 and steps["probe"]["exit"] == 0:
+                row["preprocessing"] = compare_preprocessing(work / "probe-x86", work / f"probe-{root['release']}-{prof}")
+            else:
+                row["preprocessing"] = {"error": f"probe failed: {steps['probe']['stderr_tail'] or j['x86']['probe']['stderr_tail']}"}
             rows.append(row)
     for steps in [j["x86"], *(s for root in j["arm64"] for s in root["profiles"].values())]:
         for name, step in steps.items():

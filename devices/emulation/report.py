@@ -57,11 +57,11 @@ def _journey(j: dict[str, Any]) -> list[str]:
         pk = ", ".join(f"{k} {x}" for k, x in v.get("packages", {}).items()) or ins.get("stderr_tail", "")[-300:]
         lines.append(f"| {root['release']} | {v.get('python', '-')} | {ins['exit']} | {ins['seconds']:.0f} s | {pk} |")
     lines += ["", "### Each step (exit code, emulated wall time)", "",
-              "| release | Pi | doctor | predict | live | bench |", "|---|---|---|---|---|---|"]
+              "| release | Pi | doctor | predict | live | bench | probe |", "|---|---|---|---|---|---|---|"]
     for root in j["arm64"]:
         for prof, steps in root["profiles"].items():
             cells = []
-            for name in ("doctor", "predict", "live", "bench"):
+            for name in ("doctor", "predict", "live", "bench", "probe"):
                 s = steps.get(name, {})
                 if s.get("skipped"):
                     cells.append(f"not run: {s['skipped']}")
@@ -71,7 +71,8 @@ def _journey(j: dict[str, Any]) -> list[str]:
                     cells.append(f"exit {s.get('exit')}: {s.get('stderr_tail', '')[-200:]}".replace("\n", " ").replace("|", "/"))
             lines.append(f"| {root['release']} | {prof} | " + " | ".join(cells) + " |")
     x86 = j["x86"]
-    lines += ["", "x86-64 reference exits: " + ", ".join(f"{k} {s.get('exit')}" for k, s in x86.items()) + ".", "",
+    lines += ["", "x86-64 reference: " + ", ".join(f"{k} " + ("not run" if s.get("skipped") else f"exit {s.get('exit')}")
+                                                 for k, s in x86.items()) + ".", "",
               "### Against x86-64", "",
               "| release | Pi | predict: faces, labels equal | predict: max prob diff | live: frames (x86 / arm64) | "
               "live: frames with equal labels / same face count | live: max prob diff | live: max box diff px |",
@@ -85,19 +86,37 @@ def _journey(j: dict[str, Any]) -> list[str]:
                      f"{_f(lv.get('max_prob_diff'))} | {_f(lv.get('max_box_diff_px'), '.1f')} |")
     lines += ["", "Scores in `predict --json` and `live` lines are rounded to 4 decimals; a difference of one int8 "
               "output step of the shipped model is 1/256 = 0.0039.", "",
+              "### Where arm64 and x86 part: preprocessing vs the model", "",
+              "`devices/emulation/preprocess_probe.py` runs with the installed fer-edge on both machines: the bench's "
+              "evaluation faces, their model input as fer-edge preprocesses them (`InputSpec.preprocess`: OpenCV "
+              "bilinear resize of the uint8 face), the shipped model's probabilities, and on arm64 also the "
+              "probabilities for x86's model input.", "",
+              "| release | Pi | faces | faces equal | input pixels differing | max input diff (grey levels) | "
+              "predictions differing | max prob diff | same input: bit-identical | same input: max prob diff |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in j["compared"]:
+        q = row.get("preprocessing", {})
+        if "error" in q:
+            lines.append(f"| {row['release']} | {row['profile']} | {q['error'][-200:]} |" + " - |" * 7)
+            continue
+        lines.append(f"| {row['release']} | {row['profile']} | {q['faces']} | {_yes(q['faces_equal'])} | "
+                     f"{q['input_pixels_differing']:.1%} | {q['max_input_diff']:g} | {q['predictions_differing']} | "
+                     f"{q['max_prob_diff']:.4f} | {'yes' if q['same_input_bit_identical'] else 'no'} | "
+                     f"{q['same_input_max_prob_diff']:.2e} |")
+    lines += ["",
               "### Local bench of the shipped bundles", "",
-              "| release | Pi | bundle | status | accuracy arm64 | accuracy x86 | n | p50 ms (emulated) | p50 ms x86 | "
-              "timing label | interpreter | error |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| release | Pi | bundle | backend | status | accuracy arm64 | accuracy x86 | n | p50 ms (emulated) | p50 ms x86 | "
+              "timing label | version | error |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in j["compared"]:
         b = row["bench"]
         if isinstance(b, dict):
-            lines.append(f"| {row['release']} | {row['profile']} | - | {b['error']} |" + " - |" * 8)
+            lines.append(f"| {row['release']} | {row['profile']} | - | - | {b['error']} |" + " - |" * 8)
             continue
         for r in b:
             err = (r["error"] or "").replace("|", "/")[:160]
-            lines.append(f"| {row['release']} | {row['profile']} | {r['bundle']} | {r['status']} | {_f(r['accuracy_arm64'])} | "
+            lines.append(f"| {row['release']} | {row['profile']} | {r['bundle']} | {r['backend']} | {r['status']} | {_f(r['accuracy_arm64'])} | "
                          f"{_f(r['accuracy_x86'])} | {r['eval_n'] or '-'} | {_f(r['p50_ms_emulated'], '.2f')} | "
-                         f"{_f(r['p50_ms_x86'], '.3f')} | {r['timing'] or '-'} | {r['backend_version'] or '-'} | {err} |")
+                         f"{_f(r['p50_ms_x86'], '.3f')} | {r['timing'] if r['status'] == 'ok' else '-'} | {r['backend_version'] or '-'} | {err} |")
     doctor = [(root["release"], prof, steps["doctor"]) for root in j["arm64"] for prof, steps in root["profiles"].items()
               if steps.get("doctor", {}).get("stdout")]
     if doctor:
@@ -110,14 +129,15 @@ def _journey(j: dict[str, Any]) -> list[str]:
 def _isa(r: dict[str, Any]) -> list[str]:
     lines = ["## Each ISA path against x86-64", "",
              f"The bench runner (`fer_edge/bench/runner.py`, what `fer-edge bench --device rpi` copies to a Pi) scores "
-             f"each bundle on the same {r['limit']} faces ({r['faces']}, a fixed random subset), staged by bench's own "
+             f"each bundle on the same {r['limit']} FER2013 PrivateTest faces (`{r['faces']}`, a fixed random subset), staged by bench's own "
              "code, with one thread; the x86 reference uses the same interpreter version in an x86 venv.", ""]
+    name = lambda path: r.get("names", {}).get(path, Path(path).name)  # noqa: E731
     for bundle, what in r.get("bundle_sources", {}).items():
-        lines.append(f"- `{Path(bundle).name}`: {what}")
+        lines.append(f"- {name(bundle)}: {what}")
     lines += ["", "| bundle | release | Pi | interpreter | n | predictions equal | top-1 agreement | max abs prob diff | "
               "mean abs prob diff | bit-identical |", "|---|---|---|---|---|---|---|---|---|---|"]
     for c in r["comparison"]:
-        lines.append(f"| {Path(c['bundle']).name} | {c['release']} | {c['profile']} | {c['interpreter']} | {c['n']} | "
+        lines.append(f"| {name(c['bundle'])} | {c['release']} | {c['profile']} | {c['interpreter']} | {c['n']} | "
                      f"{_yes(c['predictions_equal'])} | {c['top1_agreement']:.4f} | {c['max_abs_prob_diff']:.2e} | "
                      f"{c['mean_abs_prob_diff']:.2e} | {'yes' if c['bit_identical'] else 'no'} |")
     if r.get("cross_profile"):
@@ -125,7 +145,7 @@ def _isa(r: dict[str, Any]) -> list[str]:
                   "| bundle | release | interpreter | bit-identical | top-1 agreement | max abs prob diff |",
                   "|---|---|---|---|---|---|"]
         for c in r["cross_profile"]:
-            lines.append(f"| {Path(c['bundle']).name} | {c['release']} | {c['interpreter']} | "
+            lines.append(f"| {name(c['bundle'])} | {c['release']} | {c['interpreter']} | "
                          f"{'yes' if c['bit_identical'] else 'no'} | {c['top1_agreement']:.4f} | {c['max_abs_prob_diff']:.2e} |")
     lines += ["", "### Runs", "", "| run | Python / machine | bundle | status | accuracy | p50 ms | timing | interpreter | "
               "wall time | error |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -136,7 +156,7 @@ def _isa(r: dict[str, Any]) -> list[str]:
             continue
         env = run["environment"]
         for row in run["rows"]:
-            lines.append(f"| {key} | {env['python']} / {env['machine']} | {Path(row['bundle']).name} | {row['status']} | "
+            lines.append(f"| {key} | {env['python']} / {env['machine']} | {name(row['bundle'])} | {row['status']} | "
                          f"{_f(row['accuracy'])} | {_f(row['p50_ms'], '.3f')} | {row['timing']} | "
                          f"{row['backend_version'] or '-'} | {run['seconds']:.0f} s | {(row['error'] or '')[:160]} |")
     lines += ["", "### Environments", ""]

@@ -9,7 +9,6 @@ the CPU model, so two profiles never share state and nothing stays mounted after
 from __future__ import annotations
 
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -169,12 +168,10 @@ def guest_cpu(release: str, profile: Profile) -> dict:
 
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     # Linux arm64 HWCAP bits (arch/arm64/include/uapi/asm/hwcap.h).
-    bits = {"asimd": (seen["hwcap"], 1), "atomics": (seen["hwcap"], 8), "fphp": (seen["hwcap"], 9),
-            "asimdhp": (seen["hwcap"], 10), "asimddp": (seen["hwcap"], 20), "sve": (seen["hwcap"], 22),
-            "i8mm": (seen["hwcap2"], 13), "bf16": (seen["hwcap2"], 14)}
-    seen["features"] = [name for name, (word, bit) in bits.items() if word >> bit & 1]
+    hwcap = ("fp", "asimd", "evtstrm", "aes", "pmull", "sha1", "sha2", "crc32", "atomics", "fphp", "asimdhp",
+             "cpuid", "asimdrdm", "jscvt", "fcma", "lrcpc", "dcpop", "sha3", "sm3", "sm4", "asimddp", "sha512", "sve")
+    hwcap2 = {13: "i8mm", 14: "bf16", 1: "sve2"}
+    seen["features"] = ([name for bit, name in enumerate(hwcap) if seen["hwcap"] >> bit & 1]
+                        + [name for bit, name in hwcap2.items() if seen["hwcap2"] >> bit & 1])
     return seen
 
-
-def host_description() -> str:
-    return f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip()
