@@ -289,13 +289,7 @@ def test_snapshot_crop_config_and_status():
         code, hdrs, body = request(run.port, "/frame.jpg")
         assert code == 200 and hdrs["content-type"] == "image/jpeg"
         assert cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR).shape == (480, 640, 3)
-        with run.server._lock:  # the newest frame's face, to compare the served crop with
-            face = run.server._latest[2][0]
-            png = run.server.crop_png(face.id)
-        assert png is not None
-        served = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
-        assert np.array_equal(served, model_view(face.crop, spec))  # the model's view, lossless
-        code, hdrs, body = request(run.port, f"/crop.png?id={face.id}")
+        code, hdrs, body = request(run.port, "/crop.png?id=1")
         assert code == 200 and hdrs["content-type"] == "image/png" and body.startswith(b"\x89PNG")
         assert request(run.port, "/crop.png?id=abc")[0] == 400
         assert request(run.port, "/crop.png?id=999")[0] == 404
@@ -306,6 +300,9 @@ def test_snapshot_crop_config_and_status():
     finally:
         run.source.total = 0
         run.join()
+    face = run.server._latest[2][0]  # the last frame stays after the run: the crop of its face
+    served = cv2.imdecode(np.frombuffer(run.server.crop_png(face.id), np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    assert np.array_equal(served, model_view(face.crop, spec))  # the model's view, losslessly
 
 
 def test_non_loopback_warns_and_is_protected_by_a_generated_token(monkeypatch):
