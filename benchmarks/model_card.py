@@ -80,23 +80,18 @@ def _n_subjects(ds) -> int | None:
 # -- models --------------------------------------------------------------------------------------
 def model_specs(float_run: Path, peer_dir: Path) -> list[dict[str, Any]]:
     """Every model the card scores: key, bundle folder, how to load it, role."""
-    specs = [{"key": "float", "path": float_run, "loader": "keras", "role": "ours"}]
+    specs = [{"key": "float", "path": float_run, "role": "ours"}]
     for fmt, folder in shipped_bundles().items():
-        specs.append({"key": f"{fmt}-int8", "path": folder, "loader": "runtime", "role": "ours (shipped)"})
+        specs.append({"key": f"{fmt}-int8", "path": folder, "role": "ours (shipped)"})
     from fer_edge.bench.baselines import wrap_baseline
 
     for folder in wrap_baseline("mini-xception", peer_dir):
         m = read_bundle(folder).manifest
-        specs.append({"key": f"peer-{m.format}-{m.precision}", "path": folder,
-                      "loader": "keras" if m.format == "keras" else "runtime", "role": "peer (fer mini-Xception)"})
+        specs.append({"key": f"peer-{m.format}-{m.precision}", "path": folder, "role": "peer (fer mini-Xception)"})
     return specs
 
 
 def load_model(spec: dict[str, Any]):
-    if spec["loader"] == "keras":
-        from fer_edge.bench.keras_ref import KerasClassifier
-
-        return KerasClassifier(spec["path"])
     from fer_edge.runtime import load
 
     return load(spec["path"])

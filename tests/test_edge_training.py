@@ -260,3 +260,38 @@ def _toml(data: dict, prefix: str = "") -> str:
         else:
             out += f"\n[{name}]\n" + _toml(v, f"{name}.")
     return out
+
+
+# ---------------------------------------------------------------- one inference path: Keras runs through the runtime
+
+
+def test_the_runtime_runs_a_keras_run_like_its_model(bf16_run, small_fer_csv):
+    import keras
+
+    from fer_edge.runtime import load
+
+    faces = _test_faces(small_fer_csv)[:20]
+    clf = load(bf16_run, threads=1)
+    assert clf.backend_name == "keras" and clf.info()["format"] == "keras"
+    model = keras.models.load_model(bf16_run / "model.keras", compile=False)
+    want = np.asarray(model(clf.input_spec.preprocess(faces), training=False))
+    np.testing.assert_allclose(clf.predict_proba(faces), want, atol=1e-5)
+    flip = load(bf16_run, threads=1, tta="flip").predict_proba(faces)
+    views = clf.views(faces)
+    assert len(views) == 1
+    mirrored = np.asarray(model(np.ascontiguousarray(views[0][:, :, ::-1]), training=False))
+    np.testing.assert_allclose(flip, (want + mirrored) / 2, atol=1e-5)
+    with pytest.raises(ConfigError, match="device applies to the keras backend only"):
+        load(bf16_run, backend="litert", device="gpu")
+
+
+def test_bench_measures_tta_rows(bf16_tflite):
+    from fer_edge.bench.core import BenchOptions, run_bench
+
+    opts = BenchOptions(threads=1, warmup=2, runs=10, batch=4, limit=40, tta="ten_crop")
+    (row,) = run_bench([str(bf16_tflite["fp32"])], opts).results
+    assert row.status == "ok", row.error
+    assert "test-time augmentation: ten_crop" in row.notes
+    assert row.latency_e2e.p50_ms > 5 * row.latency.p50_ms  # ten views vs one
+    with pytest.raises(ConfigError, match="--tta"):
+        BenchOptions(devices=("rpi",), host="pi@example", tta="flip").check()

@@ -164,11 +164,18 @@ def test_missing_backend_package_names_the_install(artifacts, monkeypatch):
         load(artifacts[("tflite", "fp32", False)].path)
 
 
-def test_keras_bundle_has_no_runtime(tmp_path_factory, fer2013_csv):
+def test_keras_bundle_runs_on_the_keras_backend_or_names_the_extra(tmp_path_factory, fer2013_csv, monkeypatch):
     from convert_helpers import small_model_bundle
 
-    with pytest.raises(ConfigError, match="convert it first"):
-        load(small_model_bundle(str(tmp_path_factory.getbasetemp() / "convert_shared"), str(fer2013_csv)))
+    folder = small_model_bundle(str(tmp_path_factory.getbasetemp() / "convert_shared"), str(fer2013_csv))
+    clf = load(folder, threads=1)
+    assert clf.backend_name == "keras"
+    faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    probs = clf.predict_proba(faces)
+    assert probs.shape == (3, len(clf.labels)) and np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # a runtime-only install
+    with pytest.raises(MissingExtraError, match=r"pip install 'fer-edge\[train\]'"):
+        load(folder)
 
 
 def test_run_in_fixed_batches_pads_the_last_slice():

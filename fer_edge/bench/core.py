@@ -51,6 +51,7 @@ class BenchOptions:
     remote_python: str | None = None
     remote_dir: str | None = None  # default: the profile's (~/.fer-edge/bench)
     worker_timeout: float = 1800.0
+    tta: str | None = None  # test-time augmentation for every row (default: each bundle's own)
 
     def check(self) -> None:
         bad = [d for d in self.devices if d not in DEVICES]
@@ -61,6 +62,8 @@ class BenchOptions:
                 raise ConfigError(f"{name} must be >= {low}, got {value}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {self.threads}")
+        if self.tta and "rpi" in self.devices:  # the standalone Pi runner runs one view
+            raise ConfigError("--tta is measured on cpu and gpu; the Raspberry Pi runner runs one view per face")
         if "rpi" in self.devices and not self.rpi_hosts():
             raise ConfigError("--device rpi needs --host USER@HOST (or a Host alias from ~/.ssh/config) or --hosts FILE")
         if self.rpi_hosts() and "rpi" not in self.devices:
@@ -241,6 +244,7 @@ def _measure(t: Target, backend: str, device: str, threads: int | None, ws: Work
         "bundle": str(t.folder), "backend": backend, "threads": threads, "warmup": options.warmup,
         "runs": options.runs, "batch": options.batch, "sample": str(sample), "device": device,
         "evalset": str(npz) if (npz and evaluate) else None, **(extra_spec or {}),
+        **({"tta": options.tta} if options.tta else {}),
     }
     res = _run_worker(spec, ws.root, index, options.worker_timeout, device)
     vfail = validation_failure(t.manifest)
@@ -251,6 +255,9 @@ def _measure(t: Target, backend: str, device: str, threads: int | None, ws: Work
     _apply(row, res)
     if note:
         row.notes.append(note)
+    tta = res.get("info", {}).get("tta", "none")
+    if tta != "none":  # e2e latency and accuracy average the views; `latency` stays one view
+        row.notes.append(f"test-time augmentation: {tta}")
     return row
 
 

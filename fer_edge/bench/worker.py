@@ -20,13 +20,13 @@ from . import measure
 
 
 def _load(spec: dict[str, Any]):
-    if spec["backend"] == "keras":
-        from .keras_ref import KerasClassifier
-
-        return KerasClassifier(spec["bundle"], threads=spec.get("threads"), device=spec.get("device", "cpu"))
     from ..runtime import load
 
     kw: dict[str, Any] = {"backend": spec["backend"], "threads": spec.get("threads")}
+    if spec["backend"] == "keras":
+        kw["device"] = spec.get("device", "cpu")
+    if spec.get("tta"):
+        kw["tta"] = spec["tta"]
     if spec.get("precision_hint"):
         kw["precision_hint"] = spec["precision_hint"]
     if spec.get("providers"):

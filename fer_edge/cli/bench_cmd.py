@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from ..bundle import TTA_MODES
+
 
 @click.command("bench")
 @click.argument("bundles", nargs=-1, type=click.Path())
@@ -23,6 +25,8 @@ import click
 @click.option("--batch", type=int, default=32, show_default=True, help="Batch size for throughput.")
 @click.option("--data", type=click.Path(), help="Evaluation dataset (default: the one in each bundle's provenance).")
 @click.option("--limit", type=int, help="Score on a fixed random subset of this many test images.")
+@click.option("--tta", type=click.Choice(TTA_MODES), default=None,
+              help="Test-time augmentation for every row (default: each bundle's own); e2e latency and accuracy average the views.")
 @click.option("--baseline", "baselines", multiple=True, type=click.Choice(["mini-xception"]),
               help="Add a peer model to the table, scored on the same test set.")
 @click.option("--json", "json_out", type=click.Path(), help="Write the results JSON here ('-' for stdout).")
@@ -34,8 +38,8 @@ import click
               help="rpi: device profile (devices/profiles).")
 @click.option("--remote-python", help="rpi: the device's Python (default: the profile's venv).")
 @click.option("--ssh-config", type=click.Path(), help="rpi: an ssh_config file to use instead of ~/.ssh/config.")
-def bench(bundles, devices, host_args, hosts_file, port, threads, warmup, runs, batch, data, limit, baselines, json_out, csv_out,
-          md_out, plot_out, setup, profile, remote_python, ssh_config):
+def bench(bundles, devices, host_args, hosts_file, port, threads, warmup, runs, batch, data, limit, tta, baselines, json_out,
+          csv_out, md_out, plot_out, setup, profile, remote_python, ssh_config):
     """Measure BUNDLE... (bundle folders, or folders of bundles such as runs/edge/export).
 
     \b
@@ -78,7 +82,7 @@ def bench(bundles, devices, host_args, hosts_file, port, threads, warmup, runs, 
     options = BenchOptions(
         devices=tuple(dict.fromkeys(devices)), threads=threads, warmup=warmup, runs=runs, batch=batch, data=data,
         limit=limit, baselines=tuple(baselines), hosts=tuple(hosts), port=port, ssh_config=ssh_config, profile=profile,
-        remote_python=remote_python,
+        remote_python=remote_python, tta=tta,
     )
     result = run_bench(list(bundles), options, progress=say)
     for path, kind in ((csv_out, "csv"), (md_out, "md")):

@@ -28,6 +28,10 @@ BACKENDS: dict[str, BackendEntry] = {
         "onnxruntime", "fer_edge.runtime.onnxruntime_backend:OnnxRuntimeBackend", ("onnx",),
         "ONNX Runtime with configurable execution providers",
     ),
+    "keras": BackendEntry(
+        "keras", "fer_edge.runtime.keras_backend:KerasBackend", ("keras",),
+        "Keras 3 on TensorFlow: the float reference of a training run (needs fer-edge[train])",
+    ),
     "openvino": BackendEntry(
         "openvino", "fer_edge.runtime.openvino_backend:OpenVINOBackend", ("openvino", "onnx"),
         "OpenVINO runtime (CPU), with an explicit INFERENCE_PRECISION_HINT",

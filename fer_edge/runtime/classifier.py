@@ -158,6 +158,7 @@ def load(
     precision_hint: str | None = None,
     providers: list | None = None,
     tta: str | None = None,
+    device: str | None = None,
 ) -> Classifier:
     """Load a bundle folder (sha256-verified) and build its backend once.
 
@@ -166,6 +167,7 @@ def load(
     precision_hint: OpenVINO only ("f32" default, "f16", "bf16").
     providers: ONNX Runtime execution providers (default CPU only).
     tta: test-time augmentation ("none", "flip", "ten_crop"); default the bundle's own.
+    device: keras backend only ("cpu" default, "gpu").
     """
     b = read_bundle(Path(bundle_path), verify=True)
     fmt = get_format(b.manifest.format)
@@ -177,11 +179,14 @@ def load(
         )
     if precision_hint is not None and name != "openvino":
         raise ConfigError(f"precision_hint applies to the openvino backend only, not {name!r}")
+    if device is not None and name != "keras":
+        raise ConfigError(f"device applies to the keras backend only, not {name!r}")
     if providers is not None and name != "onnxruntime":
         raise ConfigError(f"providers apply to the onnxruntime backend only, not {name!r}")
     if threads is not None and int(threads) < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
     cls = backend_class(name, fmt.name)
     nthreads = int(threads) if threads else (os.cpu_count() or 1)
-    impl = cls(b.model_path, threads=nthreads, precision_hint=precision_hint, providers=providers)
+    kw = {"device": device} if device is not None else {}
+    impl = cls(b.model_path, threads=nthreads, precision_hint=precision_hint, providers=providers, **kw)
     return Classifier(b, impl, name, tta=tta)
