@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from ..bundle import TTA_MODES
 from ..errors import ConfigError
 
 
@@ -24,6 +25,9 @@ _model_opt = click.option("--model", "model", type=click.Path(), default=None,
                           help="Bundle folder (from fer-edge convert). Default: $FER_EDGE_MODEL, else the int8 TFLite model shipped with fer-edge.")
 _backend_opt = click.option("--backend", default=None, help="litert | onnxruntime | openvino (default: from the bundle).")
 _threads_opt = click.option("--threads", type=int, default=None, help="Inference threads (default: all cores).")
+_tta_opt = click.option("--tta", type=click.Choice(TTA_MODES), default=None,
+                       help="Test-time augmentation: average the model over these views of each face "
+                            "(default: the bundle's own; costs one model call per view).")
 _detector_opt = click.option("--detector", default="auto", show_default=True,
                              help="Face detector: yunet | haar | auto (YuNet if its model is found, else OpenCV's Haar cascade).")
 _score_opt = click.option("--face-threshold", "score_threshold", type=float, default=0.6, show_default=True,
@@ -35,18 +39,19 @@ _score_opt = click.option("--face-threshold", "score_threshold", type=float, def
 @_model_opt
 @_backend_opt
 @_threads_opt
+@_tta_opt
 @_detector_opt
 @_score_opt
 @click.option("--whole-image", is_flag=True, help="Images are already face crops: classify each whole image.")
 @click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False), default=None,
               help="Write annotated copies into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def predict(images, model, backend, threads, detector, score_threshold, whole_image, annotate_dir, as_json):
+def predict(images, model, backend, threads, tta, detector, score_threshold, whole_image, annotate_dir, as_json):
     """Label every face in IMAGE files or folders of images."""
     from ..face import create_detector
     from ..live import load_classifier, predict_paths
 
-    clf = load_classifier(model, backend=backend, threads=threads)
+    clf = load_classifier(model, backend=backend, threads=threads, tta=tta)
     det = None if whole_image else create_detector(detector, score_threshold=score_threshold)
     report = predict_paths(list(images), clf, det, annotate_dir=annotate_dir, whole_image=whole_image)
     if as_json:
@@ -74,6 +79,7 @@ def predict(images, model, backend, threads, detector, score_threshold, whole_im
               help="picamera | camera index | /dev/videoN | video file | rtsp://... or http://... URL")
 @_backend_opt
 @_threads_opt
+@_tta_opt
 @_detector_opt
 @_score_opt
 @click.option("--detect-every", type=int, default=1, show_default=True,
@@ -98,7 +104,7 @@ def predict(images, model, backend, threads, detector, score_threshold, whole_im
                    "network and needs the token.")
 @click.option("--token", default=None, help="Protect every --serve endpoint with this token "
               "(default: $FER_EDGE_TOKEN; off loopback a random one is generated and printed).")
-def live(model, source, backend, threads, detector, score_threshold, detect_every, detect_width, resolution,
+def live(model, source, backend, threads, tta, detector, score_threshold, detect_every, detect_width, resolution,
          single_face, smoothing, headless, show_crop, record, seconds, frames, reconnect_retries, serve, token):
     """Classify faces live from a camera, a video file or a stream.
 
@@ -114,7 +120,7 @@ def live(model, source, backend, threads, detector, score_threshold, detect_ever
         smoothing=smoothing, headless=headless, show_crop=show_crop, record=record, seconds=seconds,
         frames=frames, reconnect_retries=reconnect_retries, serve=serve, token=token,
     )
-    result = live_from_bundle(model, opts, backend=backend, threads=threads)
+    result = live_from_bundle(model, opts, backend=backend, threads=threads, tta=tta)
     click.echo(result.summary.format(), err=True)
     if result.recorded:
         click.echo(f"recorded {result.recorded}", err=True)

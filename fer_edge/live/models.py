@@ -21,9 +21,11 @@ def default_bundle() -> Path:
     return shipped_bundle()
 
 
-def load_classifier(model: str | os.PathLike | None, backend: str | None = None, threads: int | None = None):
-    """fer_edge.runtime.load on the given bundle (or the default one); built once per run."""
+def load_classifier(model: str | os.PathLike | None, backend: str | None = None, threads: int | None = None,
+                    tta: str | None = None):
+    """fer_edge.runtime.load on the given bundle (or the default one); built once per run.
+    ``tta``: test-time views to average (default: the bundle's own)."""
     from ..runtime import load
 
     path = Path(model) if model else default_bundle()
-    return load(path, backend=backend, threads=threads)
+    return load(path, backend=backend, threads=threads, tta=tta)

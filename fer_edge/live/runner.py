@@ -218,7 +218,7 @@ def run_live(classifier: FaceClassifier, opts: LiveOptions, detector=None, sourc
 
 
 def live_from_bundle(model, opts: LiveOptions, backend: str | None = None, threads: int | None = None,
-                     out: IO[str] | None = None, err: IO[str] | None = None) -> LiveResult:
+                     out: IO[str] | None = None, err: IO[str] | None = None, tta: str | None = None) -> LiveResult:
     """`fer-edge live`: checks that can fail on a user mistake run before the (slow) model load."""
     from .models import load_classifier
     from .output import check_display
@@ -227,7 +227,7 @@ def live_from_bundle(model, opts: LiveOptions, backend: str | None = None, threa
     open_source(opts.source, detect_width=opts.detect_width or None, resolution=opts.resolution)  # path/URL form
     if not opts.headless and opts.serve is None:
         check_display()
-    classifier = load_classifier(model, backend=backend, threads=threads)
+    classifier = load_classifier(model, backend=backend, threads=threads, tta=tta)
     return run_live(classifier, opts, out=out, err=err)
 
 

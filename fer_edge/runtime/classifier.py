@@ -48,7 +48,12 @@ class Classifier:
         self.manifest: Manifest = bundle.manifest
         self.input_spec: InputSpec = bundle.manifest.input
         if tta is not None:  # override the bundle's declared test-time augmentation
-            self.input_spec = InputSpec.from_dict({**self.input_spec.to_dict(), "tta": tta})
+            try:
+                self.input_spec = InputSpec.from_dict({**self.input_spec.to_dict(), "tta": tta})
+            except ModelError as exc:
+                spec = self.input_spec
+                raise ConfigError(f"{bundle.folder}: cannot use tta {tta!r} ({exc}); this bundle's input is "
+                                  f"{'x'.join(map(str, spec.size))} with crop {list(spec.crop) if spec.crop else 'none'}") from None
         self.tta = self.input_spec.tta
         self.labels: list[str] = list(bundle.manifest.labels)
         self.backend = backend
