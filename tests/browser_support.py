@@ -30,6 +30,14 @@ def find_chromium() -> str | None:
     return None
 
 
+def _above_4(fd: int) -> int:
+    import fcntl
+
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return high
+
+
 class CdpError(RuntimeError):
     pass
 
@@ -40,14 +48,16 @@ class Chromium:
         self._profile = tempfile.mkdtemp(prefix="fer-edge-chromium-")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
+        # The child's ends must not sit on fds 3/4 already, or the redirections below would clobber them.
+        to_browser_r, from_browser_w = _above_4(to_browser_r), _above_4(from_browser_w)
         args = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--mute-audio",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 f"--user-data-dir={self._profile}", f"--window-size={width},{height}",
                 "--remote-debugging-pipe", "about:blank"]
         self._log = open(Path(self._profile) / "stderr.log", "wb")
-        # sh puts our pipe ends on fds 3 and 4, where Chromium expects them.
-        self.proc = subprocess.Popen(["sh", "-c", f'exec "$@" 3<&{to_browser_r} 4>&{from_browser_w}', "sh", *args],
+        # bash puts our pipe ends on fds 3 and 4, where Chromium expects them (dash takes one-digit fds only).
+        self.proc = subprocess.Popen(["bash", "-c", f'exec "$@" 3<&{to_browser_r} 4>&{from_browser_w}', "bash", *args],
                                      pass_fds=(to_browser_r, from_browser_w), stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=self._log)
         os.close(to_browser_r)

@@ -4,16 +4,21 @@ live run in a background thread with its server on a free loopback port."""
 from __future__ import annotations
 
 import io
+import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from fer_edge.face import Face
 from fer_edge.live import FrameSource, LiveOptions, run_live
-from fer_edge.live.server import BOUNDARY, LiveServer
+from fer_edge.live.server import BOUNDARY, ENV_TOKEN, LiveServer
 from fer_edge.live.sources import Frame
 from fer_edge.shipped import sample_image
 from test_live_support import CheapClassifier, background
@@ -251,3 +256,22 @@ def wait_until(cond, timeout: float = 20.0, interval: float = 0.02) -> bool:
             return True
         time.sleep(interval)
     return bool(cond())
+
+
+def start_cli(video: Path, *args: str) -> tuple[subprocess.Popen, int]:
+    """`fer-edge live --source VIDEO --serve 127.0.0.1:0 ARGS` (the shipped model); returns it and its port."""
+    exe = Path(sys.executable).with_name("fer-edge")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop(ENV_TOKEN, None)
+    proc = subprocess.Popen([str(exe), "live", "--source", str(video), "--serve", "127.0.0.1:0", "--threads", "1",
+                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        m = re.search(r"serving http://127\.0\.0\.1:(\d+)/", line)
+        if m:
+            return proc, int(m[1])
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"fer-edge live --serve did not start: {proc.stderr.read()}")

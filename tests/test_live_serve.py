@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,7 +22,7 @@ from fer_edge.live import LiveOptions, run_live
 from fer_edge.live.broadcast import CLOSED, ClientQueue, Hub, TooManyClients
 from fer_edge.live.overlay import model_view
 from fer_edge.live.server import ENV_TOKEN, ROUTES, LiveServer, parse_bind, resolve_token
-from serve_support import StreamReader, request, start_run, wait_until
+from serve_support import StreamReader, request, start_cli, start_run, wait_until
 from test_live_support import CheapClassifier, make_expression_video
 
 
@@ -347,24 +344,6 @@ def expression_video(jaffe_dir, face_weights, tmp_path_factory):
     path = tmp_path_factory.mktemp("serve") / "expressions.avi"
     make_expression_video(path, jaffe_dir, seconds=30.0, fps=10.0)
     return path
-
-
-def start_cli(video: Path, *args: str) -> tuple[subprocess.Popen, int]:
-    exe = Path(sys.executable).with_name("fer-edge")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    env.pop(ENV_TOKEN, None)
-    proc = subprocess.Popen([str(exe), "live", "--source", str(video), "--serve", "127.0.0.1:0", "--threads", "1",
-                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        m = re.search(r"serving http://127\.0\.0\.1:(\d+)/", line)
-        if m:
-            return proc, int(m[1])
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise AssertionError(f"fer-edge live --serve did not start: {proc.stderr.read()}")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])

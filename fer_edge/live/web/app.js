@@ -147,13 +147,14 @@ function drawChart(canvas, series, tNow, yMax, unit) {
   ctx.fillStyle = "#888";
   ctx.strokeStyle = "#333";
   ctx.lineWidth = 1;
-  for (let i = 0; i <= 4; i++) {          // horizontal grid with plain-number labels
-    const v = (yMax * i) / 4;
+  const steps = yMax / Math.pow(10, Math.floor(Math.log10(yMax))) === 2 ? 4 : 5;  // round-number ticks
+  for (let i = 0; i <= steps; i++) {      // horizontal grid with plain-number labels
+    const v = (yMax * i) / steps;
     ctx.beginPath();
     ctx.moveTo(L, y(v));
     ctx.lineTo(L + pw, y(v));
     ctx.stroke();
-    ctx.fillText(v >= 10 ? v.toFixed(0) : v.toFixed(v >= 1 ? 1 : 2), 2, y(v) + 4);
+    ctx.fillText(String(+v.toFixed(2)), 2, y(v) + 4);
   }
   for (const s of [0, 15, 30, 45, 60]) ctx.fillText(s ? `-${s} s` : "now", x(tNow - s) - (s ? 14 : 22), h - 4);
   ctx.lineWidth = 1.6;
@@ -173,7 +174,7 @@ function drawChart(canvas, series, tNow, yMax, unit) {
 function niceMax(v) {
   if (!(v > 0)) return 1;
   const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
+  for (const m of [1, 2, 5, 10]) if (v <= m * p) return m * p;
   return 10 * p;
 }
 
