@@ -21,11 +21,14 @@ import click
 @click.option("--limit", type=int, default=None, help="Cap each split to ~N samples (quick runs).")
 @click.option("--teacher", "teachers", multiple=True, type=click.Path(),
               help="A finished run to distill from (repeat for an ensemble); sets the recipe's [distill] teachers.")
+@click.option("--strategy", type=click.Choice(["auto", "none", "mirrored", "multiworker"]), default=None,
+              help="tf.distribute strategy (default: the recipe's [train] strategy, else auto = MirroredStrategy "
+                   "when more than one GPU is visible).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, seed, weights, limit, teachers, resume,
-          overwrite, as_json):
+def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, seed, weights, limit, teachers, strategy,
+          resume, overwrite, as_json):
     """Train a recipe into a run folder (model.keras + manifest.json + metrics, plots, report)."""
     from ..training.recipes import load_recipe, with_overrides
     from ..training.trainer import train as run_train
@@ -33,7 +36,8 @@ def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, s
     recipe = with_overrides(load_recipe(recipe_name), epochs, batch_size, lr, seed, protocol, weights,
                             teachers=list(teachers) or None)
     summary = run_train(recipe, data_path, out, kind=kind, resume=resume, overwrite=overwrite,
-                        log=(lambda s: None) if as_json else (lambda s: click.echo(s)), limit=limit)
+                        log=(lambda s: None) if as_json else (lambda s: click.echo(s)), limit=limit,
+                        strategy_name=strategy)
     if as_json:
         click.echo(json.dumps({"out": out, **summary}, indent=2))
     else:

@@ -224,7 +224,9 @@ def fit(
             model.load_weights(ckdir / "best.weights.h5")
             return history
 
-    val_ds = dataset(val[0], val[1], None, batch, None, None, scale, num_classes, True)
+    from .distribute import without_empty_replicas
+
+    val_ds = without_empty_replicas(dataset(val[0], val[1], None, batch, None, None, scale, num_classes, True), strategy)
     verbose = 1 if sys.stdout.isatty() else 2
     compiled_stage = None
     for epoch in range(start, total):
@@ -241,7 +243,8 @@ def fit(
                     metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
                 )
             if state and epoch == start and epoch > s_start:
-                load_checkpoint(ckdir, state, model, opt)  # mid-stage: restore weights + optimizer
+                with strategy.scope() if strategy is not None else _null():  # optimizer slots are built here
+                    load_checkpoint(ckdir, state, model, opt)  # mid-stage: restore weights + optimizer
             elif state and epoch == start:
                 model.load_weights(ckdir / state["checkpoint"] / "model.weights.h5")
             compiled_stage = si
@@ -250,7 +253,8 @@ def fit(
                 f"({n_train:,} trainable params), epochs {s_start + 1}-{s_start + int(stage['epochs'])}")
         t0 = time.time()
         train_y = train[1] if targets is None else targets
-        train_ds = dataset(train[0], train_y, w_train, batch, augment, seed * 1000 + epoch, scale, num_classes, True)
+        train_ds = without_empty_replicas(
+            dataset(train[0], train_y, w_train, batch, augment, seed * 1000 + epoch, scale, num_classes, True), strategy)
         log(f"epoch {epoch + 1}/{total}")
         h = model.fit(train_ds, validation_data=val_ds, epochs=epoch + 1, initial_epoch=epoch, verbose=verbose)
         secs = time.time() - t0

@@ -122,6 +122,8 @@ class Train(_Strict):
     decay_rate: Optional[float] = None
     early_stopping_patience: Optional[int] = None
     cache_features: Optional[bool] = None
+    strategy: Literal["auto", "none", "mirrored", "multiworker"] = "auto"  # training/distribute.py
+    replica_scaling: Literal["linear", "none"] = "linear"  # how batch and lr follow the replica count
 
 
 class Augment(_Strict):
@@ -182,6 +184,7 @@ class RecipeFile(_Strict):
     ferplus: Optional[FerPlus] = None
     distill: Optional[Distill] = None
     overrides: Optional[dict[str, Any]] = None  # written by with_overrides (CLI flags), recorded in provenance
+    distribute: Optional[dict[str, Any]] = None  # written by distribute.scaled (replicas, batch), recorded in provenance
 
 
 def validate_recipe(data: dict[str, Any], source: str) -> None:

@@ -55,16 +55,6 @@ def _precision(recipe: Recipe) -> str:
     return p
 
 
-def _strategy(log):
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if len(gpus) > 1:
-        log(f"{len(gpus)} GPUs visible: training under tf.distribute.MirroredStrategy")
-        return tf.distribute.MirroredStrategy()
-    return None
-
-
 def train(
     recipe: Recipe,
     data_path: str | Path,
@@ -74,6 +64,7 @@ def train(
     overwrite: bool = False,
     log: Callable[[str], None] = print,
     limit: int | None = None,
+    strategy_name: str | None = None,
 ) -> dict[str, Any]:
     """Train the recipe; returns the summary metrics (also in the manifest).
 
@@ -81,6 +72,11 @@ def train(
     seeded holdout selectors stored in provenance, so the splits stay re-creatable.
     """
     require_extras(["train"], "fer-edge train")
+    from . import distribute  # --strategy / [train] strategy, and the replica rule for batch and lr
+
+    # Before touching --out: a bad strategy or TF_CONFIG must not cost an existing run folder.
+    strategy = distribute.strategy_for(distribute.strategy_name(recipe, strategy_name), log)
+    recipe = distribute.scaled(recipe, strategy)
     out = Path(out)
     if (out / MANIFEST).is_file() and not overwrite:
         raise FerEdgeError(f"{out} holds a finished run; choose another --out or pass --overwrite")
@@ -106,7 +102,6 @@ def train(
         ds = ds.with_labels(tuple(n for n in ds.label_names if n not in data_cfg["drop_labels"]))
     spec = input_spec(recipe)
     pname, pcfg = protocol_config(recipe.data)
-    strategy = _strategy(log)
     out.mkdir(parents=True, exist_ok=True)
     log(f"recipe {recipe.name} ({recipe.source}), data {data_path} ({kind}, {len(ds)} images), "
         f"protocol {pname}: {pcfg.get('label', pname)}; input {spec.shape} {spec.color}")
