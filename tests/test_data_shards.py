@@ -65,6 +65,8 @@ def test_shards_round_trip_and_lazy_selection(folder, tmp_path):
         i = want[str(src)]
         np.testing.assert_array_equal(pixels[i], mem.images[j])
         assert (ds.labels[i], ds.splits[i]) == (mem.labels[j], mem.splits[j])
+    info = json.loads(CliRunner().invoke(cli, ["data", "info", str(out), "--json"]).stdout)
+    assert info["kind"] == "shards" and info["samples"] == 175 and info["leakage"]["exact"]["groups"] == 0
     # selections stay on disk until asked for
     test = ds.split("test").with_labels(("happy", "sad"))
     assert isinstance(test.images, ShardedImages) and len(test) == 10

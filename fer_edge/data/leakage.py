@@ -188,10 +188,11 @@ def near_duplicate_groups(
 
 
 def leakage_report(ds: FaceDataset, near: bool = False, max_distance: int = 2) -> LeakageReport:
-    blank = near_blank(ds.images)
+    images = np.asarray(ds.images)  # a shard cache (data/shards.py) is read once here, shard by shard
+    blank = near_blank(images)
     return LeakageReport(
-        exact_groups=exact_duplicate_groups(ds.images),
+        exact_groups=exact_duplicate_groups(images),
         near_blank=blank,
-        near_groups=near_duplicate_groups(ds.images, max_distance, exclude=blank) if near else None,
+        near_groups=near_duplicate_groups(images, max_distance, exclude=blank) if near else None,
         max_distance=max_distance,
     )
