@@ -295,3 +295,23 @@ def test_bench_measures_tta_rows(bf16_tflite):
     assert row.latency_e2e.p50_ms > 5 * row.latency.p50_ms  # ten views vs one
     with pytest.raises(ConfigError, match="--tta"):
         BenchOptions(devices=("rpi",), host="pi@example", tta="flip").check()
+
+
+def test_predict_cli_tta(bf16_tflite, tmp_path):
+    import cv2
+    from click.testing import CliRunner
+
+    from fer_edge.cli import main
+    from fer_edge.shipped import shipped_bundle
+
+    face = tmp_path / "face.png"
+    cv2.imwrite(str(face), np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8))
+    ok = CliRunner().invoke(main, ["predict", str(face), "--whole-image", "--model", str(bf16_tflite["fp32"]),
+                                   "--tta", "ten_crop", "--json"])
+    assert ok.exit_code == 0, ok.output
+    (img,) = json.loads(ok.output[ok.output.index("{"):])["images"]
+    assert len(img["faces"]) == 1
+    manifest = read_bundle(shipped_bundle()).manifest
+    if manifest.input.crop is None:  # a bundle without a crop has no ten crops: one clear line
+        bad = CliRunner().invoke(main, ["predict", str(face), "--whole-image", "--tta", "ten_crop"])
+        assert bad.exit_code != 0 and "cannot use tta 'ten_crop'" in bad.output
