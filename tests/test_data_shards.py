@@ -202,3 +202,7 @@ def test_train_streams_from_shards(folder, tmp_path, monkeypatch):
     m = read_bundle(tmp_path / "run").manifest
     assert m.provenance["data"]["kind"] == "shards" and summary["epochs_run"] == 2
     assert 0.0 <= summary["test_accuracy"] <= 1.0
+    # `fer-edge eval` reads the cache's test split back and reproduces the run's score
+    res = CliRunner().invoke(cli, ["eval", str(tmp_path / "run"), "--data", str(tmp_path / "cache"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["accuracy"] == pytest.approx(summary["test_accuracy"])

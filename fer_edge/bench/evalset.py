@@ -112,4 +112,4 @@ def eval_set_for(manifest: Manifest | None, data: str | Path | None, limit: int 
             idx = np.sort(np.random.default_rng(0).permutation(len(test))[:limit])
             test = test.subset(idx)
     desc = f"{Path(path).name} {selector} n={len(test)}"
-    return EvalSet(test.images, test.labels.astype(np.int64), tuple(test.label_names), desc)
+    return EvalSet(np.asarray(test.images), test.labels.astype(np.int64), tuple(test.label_names), desc)

@@ -110,7 +110,7 @@ def evaluate_model(
             split = "all (dataset has no splits)"
     part = select(ds, selector) if selector else ds
     scale = (float(spec.scale), tuple(float(o) for o in spec.offset))
-    x = tdata.to_input(part, spec)
+    x = np.asarray(tdata.to_input(part, spec))  # a shard cache is read into memory here (the selected faces)
     probs = predict(keras_model, x, scale)
     m = metrics_for(probs, part.labels, keep, model_labels)
     summary = {
