@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
-        from fer_edge.export.onnx import keras_to_onnx
+        from fer_edge.export.keras_onnx import keras_to_onnx
         from fer_edge.export.onnx_bias import correct_qdq_biases
 
         fp32, pre = Path(tmp) / "fp32.onnx", Path(tmp) / "fp32.pre.onnx"

@@ -89,3 +89,9 @@ def missing_extra_error(exc: ModuleNotFoundError) -> MissingExtraError | None:
         if top in modules:
             return MissingExtraError(f"{top} is needed but is not installed; install it with: pip install 'fer-edge[{extra}]'")
     return None
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (tool errors can be pages long), at most 300 characters."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

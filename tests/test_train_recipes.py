@@ -9,7 +9,6 @@ from the real one, JAFFE is small already.
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 import os
 import signal
@@ -18,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from fer_edge.bundle import read_bundle

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..bundle import SCHEMA
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from .calibration import CalibrationSet
 from .source import SourceModel, output_kind
 
@@ -75,14 +75,14 @@ class ExportContext:
             try:
                 self.deploy_model.export(str(path), format="tf_saved_model", verbose=False)
             except Exception as exc:
-                raise ModelError(f"{self.source.path}: cannot export a SavedModel ({_first_line(exc)})") from exc
+                raise ModelError(f"{self.source.path}: cannot export a SavedModel ({first_line(exc)})") from exc
         return path
 
     def onnx_fp32(self) -> Path:
         """Float32 ONNX via tf2onnx.convert.from_keras, asserted to have exactly one input."""
         path = self.workdir / "fp32_deploy.onnx"
         if not path.exists():
-            from .onnx import keras_to_onnx
+            from .keras_onnx import keras_to_onnx
 
             keras_to_onnx(self.deploy_model, self.source.input.shape, self.input_name, path,
                           int(self.profile.get("opset", 17)))
@@ -104,8 +104,3 @@ class ExportContext:
     @staticmethod
     def metadata_json(meta: dict[str, Any]) -> str:
         return json.dumps(meta, sort_keys=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

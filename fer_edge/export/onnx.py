@@ -7,25 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError, require
-from .context import ExportContext, ExportResult, _first_line
-
-
-def keras_to_onnx(model, shape: tuple[int, int, int], input_name: str, path: Path, opset: int) -> None:
-    tf = require("tensorflow", "train", "ONNX export")
-    tf2onnx = require("tf2onnx", "onnx", "ONNX export")
-    import onnx
-
-    spec = (tf.TensorSpec((None, *shape), tf.float32, name=input_name),)
-    try:
-        proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
-    except Exception as exc:
-        raise ModelError(f"tf2onnx cannot convert {model.name} ({_first_line(exc)})") from exc
-    # Keras's own ONNX export can turn Normalization statistics into graph inputs: insist on one.
-    inputs = [i.name for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
-    if len(inputs) != 1:
-        raise ModelError(f"ONNX export of {model.name} has {len(inputs)} inputs {inputs}; expected exactly one image input")
-    onnx.save(proto, str(path))
+from ..errors import ModelError, first_line, require
+from .context import ExportContext, ExportResult
 
 
 def export_onnx(ctx: ExportContext, out_dir: Path) -> ExportResult:
@@ -55,7 +38,7 @@ def export_onnx(ctx: ExportContext, out_dir: Path) -> ExportResult:
             except ModelError:
                 raise
             except Exception as exc:
-                raise ModelError(f"{ctx.source.path}: ONNX int8 bias correction failed ({_first_line(exc)})") from exc
+                raise ModelError(f"{ctx.source.path}: ONNX int8 bias correction failed ({first_line(exc)})") from exc
     else:  # formats.check_precision rejects this before we get here
         raise ModelError(f"ONNX has no {ctx.precision} path")
     meta = ctx.embedded_metadata("onnx", {"output_kind": ctx.output_kind()})
@@ -85,7 +68,7 @@ def _quantize_static(ctx: ExportContext, fp32: Path, target: Path, prof: dict[st
             calibrate_method=getattr(CalibrationMethod, prof.get("calibrate_method", "MinMax")),
         )
     except Exception as exc:
-        raise ModelError(f"{ctx.source.path}: ONNX int8 quantization failed ({_first_line(exc)})") from exc
+        raise ModelError(f"{ctx.source.path}: ONNX int8 quantization failed ({first_line(exc)})") from exc
     return pre
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError, require
-from .context import ExportContext, ExportResult, _first_line
+from ..errors import ModelError, first_line, require
+from .context import ExportContext, ExportResult
 
 
 def export_openvino(ctx: ExportContext, out_dir: Path) -> ExportResult:
@@ -19,7 +19,7 @@ def export_openvino(ctx: ExportContext, out_dir: Path) -> ExportResult:
     try:
         model = ov.convert_model(str(ctx.saved_model()), input=[(-1, h, w, c)])
     except Exception as exc:
-        raise ModelError(f"{ctx.source.path}: OpenVINO conversion failed ({_first_line(exc)})") from exc
+        raise ModelError(f"{ctx.source.path}: OpenVINO conversion failed ({first_line(exc)})") from exc
     versions = {"openvino": ov.get_version()}
     if ctx.precision == "int8":
         nncf = require("nncf", "openvino", "OpenVINO int8 quantization")
@@ -35,7 +35,7 @@ def export_openvino(ctx: ExportContext, out_dir: Path) -> ExportResult:
                 **_advanced(prof),
             )
         except Exception as exc:
-            raise ModelError(f"{ctx.source.path}: NNCF int8 quantization failed ({_first_line(exc)})") from exc
+            raise ModelError(f"{ctx.source.path}: NNCF int8 quantization failed ({first_line(exc)})") from exc
         if prof.get("empirical_bias_correction"):
             from .openvino_bias import correct_ov_biases
 
@@ -44,7 +44,7 @@ def export_openvino(ctx: ExportContext, out_dir: Path) -> ExportResult:
             except ModelError:
                 raise
             except Exception as exc:
-                raise ModelError(f"{ctx.source.path}: OpenVINO int8 bias correction failed ({_first_line(exc)})") from exc
+                raise ModelError(f"{ctx.source.path}: OpenVINO int8 bias correction failed ({first_line(exc)})") from exc
         versions["nncf"] = nncf.__version__
     model.output(0).get_tensor().set_names({"probabilities"})
     for key, value in ctx.embedded_metadata("openvino", {"output_kind": ctx.output_kind()}).items():

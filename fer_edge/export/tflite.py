@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
-from .context import ExportContext, ExportResult, _first_line
+from ..errors import ModelError, first_line
+from .context import ExportContext, ExportResult
 
 METADATA_NAME = "fer_edge_manifest"
 
@@ -52,7 +52,7 @@ def export_tflite(ctx: ExportContext, out_dir: Path) -> ExportResult:
     except ModelError:
         raise
     except Exception as exc:
-        raise ModelError(f"{ctx.source.path}: TFLite {ctx.precision} conversion failed ({_first_line(exc)})") from exc
+        raise ModelError(f"{ctx.source.path}: TFLite {ctx.precision} conversion failed ({first_line(exc)})") from exc
 
     quant = io_quantization(flat) if ctx.int8_io else {}
     meta = ctx.embedded_metadata("tflite", {**quant, "output_kind": ctx.output_kind()})
