@@ -35,7 +35,7 @@ class Host:
 
 
 def rpi_profiles() -> list[str]:
-    return [p for p in profile_names() if load_profile(p).get("device") == "rpi"]
+    return [p for p in profile_names() if load_profile(p).device == "rpi"]
 
 
 def parse_host(text: str) -> Host:

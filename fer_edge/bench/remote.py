@@ -51,31 +51,40 @@ def stage_runner(folder: Path) -> None:
 
 
 def setup_commands(profile_name: str) -> list[str]:
-    prof = load_profile(profile_name)
-    return list(prof.get("install", []))
+    return list(load_profile(profile_name).install)
 
 
 def perform_setup(ssh: SSH, profile_name: str, say: Callable[[str], None]) -> None:
-    """Create the runtime venv on the device and pip-install numpy + a TFLite interpreter."""
+    """Run the profile's install commands on the device (the same ones `--setup` prints; its
+    fallback ones when an install fails), then check that numpy and an interpreter import."""
     prof = load_profile(profile_name)
-    py = remote_path(prof["remote_python"])
-    venv = remote_path(str(Path(prof["remote_python"]).parent.parent))
-    steps = [
-        ("create the venv", f"python3 -m venv {venv}"),
-        ("install numpy + ai-edge-litert", f"{py} -m pip install --upgrade numpy ai-edge-litert"
-         f" || {py} -m pip install --upgrade 'numpy<2' tflite-runtime"),
-        ("check", f"{py} -c 'import numpy; "
-                  "exec(\"try:\\n import ai_edge_litert.interpreter as m\\nexcept ImportError:\\n import tflite_runtime.interpreter as m\"); "
-                  "print(\"ok\", numpy.__version__, m.__name__)'"),
-    ]
-    for what, cmd in steps:
-        say(f"{ssh.where}: {what}: {cmd}")
-        proc = ssh.run(cmd, timeout=1800)
-        if proc.returncode != 0:
-            err = proc.stderr.decode(errors="replace").strip().splitlines()
-            hint = " (install python3-venv first: sudo apt-get install -y python3-venv)" if "venv" in what else ""
-            raise RemoteError(f"{ssh.where}: {what} failed{hint}: {err[-1] if err else proc.returncode}")
-        say(proc.stdout.decode(errors="replace").strip().splitlines()[-1] if proc.stdout.strip() else "done")
+    py = remote_path(prof.remote_python)
+    check = (f"{py} -c 'import numpy; "
+             "exec(\"try:\\n import ai_edge_litert.interpreter as m\\nexcept ImportError:\\n import tflite_runtime.interpreter as m\"); "
+             "print(\"ok\", numpy.__version__, m.__name__)'")
+
+    def run(cmd: str) -> tuple[bool, str]:
+        say(f"{ssh.where}: {cmd}")
+        proc = ssh.run(cmd, timeout=1800)  # the device's shell expands the profile's ~/ paths
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        out = proc.stdout.decode(errors="replace").strip().splitlines()
+        return proc.returncode == 0, (err[-1] if err else str(proc.returncode)) if proc.returncode else (out[-1] if out else "done")
+
+    for i, cmd in enumerate(prof.install):
+        ok, msg = run(cmd)
+        if not ok and i == len(prof.install) - 1 and prof.fallback_install:
+            say(f"{ssh.where}: failed ({msg}); trying the fallback install")  # e.g. no ai-edge-litert wheel
+            for cmd in prof.fallback_install:
+                ok, msg = run(cmd)
+                if not ok:
+                    break
+        if not ok:
+            raise RemoteError(f"{ssh.where}: `{cmd}` failed: {msg}")
+        say(msg)
+    ok, msg = run(check)
+    if not ok:
+        raise RemoteError(f"{ssh.where}: the installed runtime does not import: {msg}")
+    say(msg)
 
 
 def stage(targets, ws, first_model, options, folder: Path, threads: list[int], formats=("tflite",)):
@@ -145,17 +154,17 @@ def collect(result: dict[str, Any], truth, machine: str) -> list[BenchResult]:
 
 def bench_remote(targets, ws, first_model, options, say) -> tuple[list[BenchResult], dict[str, dict[str, Any]]]:
     prof = load_profile(options.profile)
-    if prof.get("device") != "rpi":
+    if prof.device != "rpi":
         raise ConfigError(f"profile {options.profile!r} is not a Raspberry Pi profile")
-    python = options.remote_python or prof["remote_python"]
-    rdir = options.remote_dir or prof.get("remote_dir", "~/.fer-edge/bench")
-    threads = [options.threads] if options.threads else sorted({1, int(prof.get("threads", 4))})
+    python = options.remote_python or prof.remote_python
+    rdir = options.remote_dir or prof.remote_dir
+    threads = [options.threads] if options.threads else sorted({1, prof.threads})
     ssh = SSH(options.host, options.port, options.ssh_config)
     machine = machine_key(options)
     with tempfile.TemporaryDirectory(prefix="fer-edge-remote-") as tmp:
         with _STAGE_LOCK:
             jobs, truth, rows = stage(targets, ws, first_model, options, Path(tmp), threads,
-                                      tuple(prof.get("formats", ["tflite"])))
+                                      prof.formats)
         if not jobs:
             return rows, {}
         say(f"{ssh.where}: copying {len(jobs)} bundle(s), inputs and the runner to {rdir} ...")

@@ -13,13 +13,13 @@ def setup_device(devices, profile: str, host: str | None, port: int | None, ssh_
     for device in devices:
         name = profile if device == "rpi" else device
         prof = load_profile(name)
-        lines.append(f"# {prof['description']} (profile {name}, Python {prof.get('expected_python', '?')})")
-        lines += list(prof.get("install", []))
-        if prof.get("fallback_install"):
+        lines.append(f"# {prof.description} (profile {name}, Python {prof.expected_python})")
+        lines += list(prof.install)
+        if prof.fallback_install:
             lines.append("# if ai-edge-litert has no wheel for this Python:")
-            lines += list(prof["fallback_install"])
-        if prof.get("notes"):
-            lines.append(f"# {prof['notes']}")
+            lines += list(prof.fallback_install)
+        if prof.notes:
+            lines.append(f"# {prof.notes}")
         if device == "rpi" and host:
             from .remote import perform_setup
             from .ssh import SSH
