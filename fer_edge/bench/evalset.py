@@ -49,41 +49,6 @@ class EvalSet:
             return cls(z["images"], z["labels"], tuple(str(s) for s in z["label_names"]), str(z["description"]))
 
 
-_DATASETS: dict[tuple[str, str], Any] = {}
-
-
-def read_dataset(path: str | Path, kind: str | None):
-    """Read (once per process) a dataset with the data package's reader."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: evaluation data not found (pass --data PATH)")
-    kind = kind or _guess_kind(path)
-    key = (str(path.resolve()), kind)
-    if key not in _DATASETS:
-        from .. import data as data_pkg
-
-        if hasattr(data_pkg, "load_dataset"):
-            _DATASETS[key] = data_pkg.load_dataset(path, kind)
-        elif kind == "fer2013":
-            from ..data.fer2013 import read_fer2013
-
-            _DATASETS[key] = read_fer2013(path)
-        else:
-            raise DataError(f"{path}: no reader for dataset kind {kind!r} in this build")
-    return _DATASETS[key]
-
-
-def _guess_kind(path: Path) -> str:
-    name = path.name.lower()
-    if name.startswith("fer2013new"):
-        return "ferplus"
-    if name.endswith((".csv", ".csv.gz")):
-        return "fer2013"
-    if path.is_dir():
-        return "folder"
-    raise DataError(f"{path}: cannot tell the dataset kind; the bundle's provenance names none")
-
-
 def provenance_data(manifest: Manifest | None) -> dict[str, Any]:
     data = manifest.provenance.get("data") if manifest is not None and manifest.provenance else None
     return data if isinstance(data, dict) else {}
@@ -96,12 +61,18 @@ def eval_set_for(manifest: Manifest | None, data: str | Path | None, limit: int 
     if not path:
         where = f"bundle {manifest.name!r}" if manifest else "this run"
         raise DataError(f"{where} names no evaluation data in its provenance; pass --data PATH")
-    kind = prov.get("kind") if not data or Path(data) == Path(prov.get("path", "")) else None
-    selector = prov.get("test") or DEFAULT_SELECTOR
-    ds = read_dataset(path, kind)
-    from ..data import select
+    from ..data import load_dataset, select, select_role
 
-    test = select(ds, selector)
+    if not Path(path).exists():
+        raise DataError(f"{path}: evaluation data not found (pass --data PATH)")
+    same = not data or Path(data).resolve() == Path(prov.get("path", "")).resolve()
+    selector = prov.get("test") or DEFAULT_SELECTOR
+    if same:  # the bundle's own data: its quick-run subset and test selector, exactly as train reported
+        ds = load_dataset(path, prov.get("kind"))
+        test = select_role(ds, prov, "test")
+    else:  # another dataset (kind detected): the same test selector
+        ds = load_dataset(path)
+        test = select(ds, selector)
     if test.labels.min() < 0:
         test = test.subset(test.labels >= 0)
     if limit is not None:

@@ -185,3 +185,13 @@ def select(ds: FaceDataset, selector: dict) -> FaceDataset:
     if len(out) == 0:
         raise DataError(f"{ds.name}: selector {selector} selects no samples")
     return out
+
+
+def select_role(ds: FaceDataset, data: dict, role: str) -> FaceDataset:
+    """The samples a bundle's provenance (``provenance["data"]``) names for ``role``
+    ("train"/"val"/"test"): its quick-run ``subset`` first (a ``--limit`` run reduced the
+    dataset before selecting), then the role's selector (default: the split of that name).
+    Training, eval, convert and bench all pick their faces here."""
+    if data.get("subset"):
+        ds = select(ds, data["subset"])
+    return select(ds, data.get(role) or {"split": role})

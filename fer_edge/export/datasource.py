@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..data import FaceDataset, select
+from ..data import FaceDataset, select_role
 from ..errors import DataError
 from ..labels import label_set
 
@@ -69,8 +69,5 @@ def dataset_for(data: dict[str, Any], run_dir: Path | None, cache: dict | None =
 
 
 def role(ds: FaceDataset, data: dict[str, Any], name: str) -> FaceDataset:
-    """The samples of role ``name`` ("train"/"test") per the stored selector."""
-    selector = data.get(name)
-    if selector is None:
-        selector = {"split": name}
-    return select(ds, selector)
+    """The samples of role ``name`` ("train"/"test") per the stored selectors (quick-run subset included)."""
+    return select_role(ds, data, name)

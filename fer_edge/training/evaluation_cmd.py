@@ -98,7 +98,7 @@ def evaluate_model(
         if not prov or "data" not in prov:
             raise ConfigError(f"{model_path}: not a bundle with a stored test selector; use --protocol split")
         selector = prov["data"]["test"]
-        if prov["data"].get("subset"):  # quick runs reduce the dataset before selecting
+        if prov["data"].get("subset"):  # quick runs reduce the dataset before selecting (data.select_role)
             ds = select(ds, prov["data"]["subset"])
     elif protocol == "all":
         selector = {}

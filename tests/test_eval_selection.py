@@ -1,0 +1,43 @@
+"""Every stage picks a bundle's evaluation faces the same way (fer_edge.data.select_role):
+regressions for `bench --data <image folder>` and for quick runs whose subset was ignored."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fer_edge.bundle import InputSpec, Manifest
+from fer_edge.data import load_dataset, select, select_role
+
+
+def _manifest(data: dict) -> Manifest:
+    return Manifest(name="m", format="tflite", precision="int8", model_file="model.tflite", labels=[
+        "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"], input=InputSpec(size=(48, 48)),
+        provenance={"data": data})
+
+
+def test_bench_reads_an_image_folder(fer2013_test_images):
+    # Regression: `fer-edge bench BUNDLE --data <image folder>` failed with "unknown dataset kind 'folder'".
+    from fer_edge.bench.evalset import eval_set_for
+
+    m = _manifest({"path": "/elsewhere/fer2013.csv.gz", "kind": "fer2013", "test": {"split": "test"}})
+    es = eval_set_for(m, fer2013_test_images, limit=50)
+    assert len(es) == 50
+    full = eval_set_for(m, fer2013_test_images, limit=None)
+    assert len(full) == 3589  # the folder's PrivateTest half: the test role of an image folder
+
+
+def test_a_quick_runs_subset_reaches_bench_and_convert(fer2013_csv):
+    # Regression: a run trained with --limit (a subset applied before the selectors) was scored by
+    # convert and bench on the whole test split instead of the faces `train` reported on.
+    from fer_edge.bench.evalset import eval_set_for
+    from fer_edge.export.datasource import role
+
+    subset = {"holdout": {"fraction": 0.05, "seed": 0, "part": "holdout"}}
+    data = {"path": str(fer2013_csv), "kind": "fer2013", "test": {"split": "test"}, "subset": subset}
+    ds = load_dataset(fer2013_csv, "fer2013")
+    want = select(select(ds, subset), {"split": "test"})
+    assert 100 < len(want) < 400
+    for got in (select_role(ds, data, "test"), role(ds, data, "test")):
+        assert np.array_equal(got.sources, want.sources)
+    es = eval_set_for(_manifest(data), None, limit=None)
+    assert len(es) == len(want) and np.array_equal(es.images, want.images)
