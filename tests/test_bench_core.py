@@ -220,14 +220,3 @@ def test_cli_user_errors(bundles):
     assert res.exit_code == 2 and "--runs must be >= 1" in res.stderr
     res = runner.invoke(cli, ["bench", "--setup", "--device", "rpi", "--profile", "rpi5"])
     assert res.exit_code == 0 and "pip install numpy ai-edge-litert" in res.stdout and "Raspberry Pi 5" in res.stdout
-
-
-def test_bench_modules_import_light():
-    """The bench orchestration, SSH path and reports import no TensorFlow/Keras/onnx/torch/nncf."""
-    import subprocess
-    import sys
-
-    code = ("import sys, fer_edge.bench.core, fer_edge.bench.remote, fer_edge.bench.report, fer_edge.cli.bench_cmd;"
-            "print([m for m in ('tensorflow','keras','torch','onnx','nncf','onnxruntime','openvino') if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"

@@ -178,12 +178,3 @@ def test_haar_on_an_opencv_without_cascades(face_weights, monkeypatch):
     monkeypatch.delattr(cv2, "CascadeClassifier")
     with pytest.raises(ModelError, match="OpenCV 5"):
         create_detector("haar")
-
-
-def test_face_package_imports_light():
-    import subprocess
-    import sys
-
-    code = "import sys, fer_edge.face; bad=[m for m in ('tensorflow','keras','torch','onnx') if m in sys.modules]; print(bad)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
