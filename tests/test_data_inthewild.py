@@ -192,3 +192,22 @@ def test_rafdb_cross_recipe_short_run(tmp_path, backbones_dir, ckplus_dir, fer20
     assert cross["ckplus48"]["n"] == 981 - 54 and "contempt" not in cross["ckplus48"]["labels"]
     assert cross["fer2013"]["n"] == 3589  # PrivateTest only
     assert summary["cross_fer2013_accuracy"] == cross["fer2013"]["accuracy"]
+
+
+def test_inthewild_kinds_stream_into_a_shard_cache(tmp_path):
+    """RAF-DB and AffectNet are listed and read one face at a time into `data prepare --shards`."""
+    from fer_edge.data.report import prepare_shards
+
+    raf = make_rafdb(tmp_path / "basic")["root"]
+    aff = make_affectnet(tmp_path / "AffectNet", ext="png")["root"]
+    for root, opts in ((raf, {}), (aff, {"labels": "fer7", "margin": 0.0, "size": 64})):
+        want = load_dataset(root, **opts)
+        res = prepare_shards(root, tmp_path / f"{root.name}-cache", shard_size=5, **opts)
+        got = load_dataset(tmp_path / f"{root.name}-cache")
+        assert res["samples"] == len(want) and got.counts() == want.counts() and got.roles == want.roles
+        by_source = {str(root / s): i for i, s in enumerate(got.sources)}
+        pixels = np.asarray(got.images)
+        for j, src in enumerate(want.sources):
+            np.testing.assert_array_equal(pixels[by_source[src]], want.images[j])
+        assert got.info["source_kind"] == want.info["kind"]
+    assert got.info["dropped"] == {"none": 2, "uncertain": 2, "no-face": 2} and got.info["face"]["margin"] == 0.0
