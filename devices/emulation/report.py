@@ -31,7 +31,9 @@ def markdown(out: dict[str, Any]) -> str:
             feats = seen.get("error") or " ".join(seen.get("features", []))
             lines.append(f"| {name} | {p['board']} | {p['qemu_cpu']} | {p['isa']} | {release} | "
                          f"{' '.join(seen.get('cpu_part', []))} | {feats} |")
-    lines += ["", "Releases: " + "; ".join(f"{r}: {d}" for r, d in out["releases"].items()) + ".", ""]
+    lines += ["", "qemu's cortex-a72 also offers the crypto extensions (aes pmull sha1 sha2), which the Pi 4's BCM2711 "
+              "lacks; neural-network kernels do not use them.", "",
+              "Releases: " + "; ".join(f"{r}: {d}" for r, d in out["releases"].items()) + ".", ""]
     if "journey" in out:
         lines += _journey(out["journey"])
     if "isa" in out:
@@ -103,6 +105,14 @@ def _journey(j: dict[str, Any]) -> list[str]:
                      f"{q['input_pixels_differing']:.1%} | {q['max_input_diff']:g} | {q['predictions_differing']} | "
                      f"{q['max_prob_diff']:.4f} | {'yes' if q['same_input_bit_identical'] else 'no'} | "
                      f"{q['same_input_max_prob_diff']:.2e} |")
+    probes = [row["preprocessing"] for row in j["compared"] if "error" not in row.get("preprocessing", {"error": 1})]
+    if any(q["input_pixels_differing"] > 0 for q in probes):
+        worst = max(probes, key=lambda q: (q["same_input_predictions_differing"], q["same_input_max_prob_diff"]))
+        lines += ["", f"Given the same model input, {worst['same_input_predictions_differing']} of {worst['faces']} "
+                  f"predictions differ between arm64 and x86 (probabilities within {worst['same_input_max_prob_diff']:.2e}, "
+                  "the worst run). The model input differs: OpenCV's bilinear resize of uint8 images rounds differently "
+                  f"on its x86 and ARM SIMD paths (at most {max(q['max_input_diff'] for q in probes):g} grey level), "
+                  "and that is what moves the predictions in the columns before."]
     lines += ["",
               "### Local bench of the shipped bundles", "",
               "| release | Pi | bundle | backend | status | accuracy arm64 | accuracy x86 | n | p50 ms (emulated) | p50 ms x86 | "

@@ -14,9 +14,10 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from fer_edge.compat import tomllib
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
