@@ -186,6 +186,8 @@ def load(
         raise ConfigError(f"precision_hint applies to the openvino backend only, not {name!r}")
     if device is not None and name != "keras":
         raise ConfigError(f"device applies to the keras backend only, not {name!r}")
+    if device not in (None, "cpu", "gpu"):  # anything else would silently run on the CPU
+        raise ConfigError(f"device must be 'cpu' or 'gpu', not {device!r}")
     if providers is not None and name != "onnxruntime":
         raise ConfigError(f"providers apply to the onnxruntime backend only, not {name!r}")
     if threads is not None and int(threads) < 1:

@@ -38,9 +38,11 @@ def float32_model(model):
 
     def plain(node):
         if isinstance(node, dict):
-            if node.get("class_name") == "DTypePolicy":
+            # "FloatDTypePolicy" and a bare "mixed_..." dtype string: older Keras 3 releases
+            if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
                 return {**node, "config": {**node.get("config", {}), "name": "float32"}}
-            return {k: plain(v) for k, v in node.items()}
+            return {k: ("float32" if k == "dtype" and str(v).startswith("mixed_") else plain(v))
+                    for k, v in node.items()}
         if isinstance(node, list):
             return [plain(v) for v in node]
         return node
@@ -49,7 +51,14 @@ def float32_model(model):
     fixed = plain(config)
     if fixed == config:
         return model
-    clean = keras.Model.from_config(fixed)
+    # Built under a float32 global policy: layers whose config names no dtype (input layers,
+    # nested models) would otherwise take the caller's mixed policy.
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        clean = keras.Model.from_config(fixed)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
     clean.set_weights(model.get_weights())
     return clean
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import paths
 from ..bundle import MANIFEST, InputSpec, sha256_file
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ModelError
 
 FERPLUS_KEYS = {"weight", "votes"}
 DISTILL_KEYS = {"teachers", "weight", "temperature", "tta"}
@@ -49,7 +49,9 @@ def weights(recipe_data: dict[str, Any]) -> tuple[float, float]:
     fp = _checked(recipe_data.get("ferplus", {}), FERPLUS_KEYS, "ferplus")
     ds = _checked(recipe_data.get("distill", {}), DISTILL_KEYS, "distill")
     wf = float(fp.get("weight", 0.0)) if fp else 0.0
-    wd = float(ds.get("weight", 0.0)) if ds.get("teachers") else 0.0
+    # 0.5: the default of the recipe schema and of --teacher (a [distill] table without a weight
+    # must not train silently without its teachers)
+    wd = float(ds.get("weight", 0.5)) if ds.get("teachers") else 0.0
     if wf < 0 or wd < 0 or wf + wd >= 1.0:
         raise ConfigError(f"soft-target weights must be >= 0 and leave the label a share: ferplus {wf} + distill {wd} >= 1")
     return wf, wd
@@ -127,7 +129,10 @@ def teacher_distribution(teacher_paths: list[str], train_faces, selectors: dict[
     for tp in teacher_paths:
         tp = Path(tp)
         m = _teacher(tp, selectors, labels)
-        spec = InputSpec.from_dict(m["input"])
+        try:  # before the teacher's predictions: e.g. ten_crop of a teacher without a crop
+            spec = InputSpec.from_dict({**m["input"], "tta": tta})
+        except ModelError as exc:
+            raise ConfigError(f"{tp}: [distill] tta {tta!r} does not fit this teacher's input ({exc})") from None
         model = keras.models.load_model(tp / m["model_file"], compile=False)
         x = to_input(train_faces, spec)
         p = predict_views(model, spec, x, (float(spec.scale), tuple(spec.offset)), tta)

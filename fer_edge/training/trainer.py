@@ -232,7 +232,9 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
         metrics[split] = metrics_for(probs[split], part.y, labels)
     if spec.crop:  # each test-time augmentation, measured (the bundle's own tta is in val/test)
         metrics["tta"] = {}
-        for mode in ("none", "flip", "ten_crop"):
+        # a crop as large as the face has no corner crops: ten_crop would raise after training
+        whole = tuple(spec.crop) == tuple(spec.size)
+        for mode in ("none", "flip") if whole else ("none", "flip", "ten_crop"):
             metrics["tta"][mode] = {
                 split: {key: metrics_for(predict_views(model, spec, part.x, scale, mode), part.y, labels)[key]
                         for key in ("accuracy", "macro_f1")}
