@@ -121,6 +121,25 @@ def test_runtime_tta_equals_a_manual_average(bf16_tflite, small_fer_csv, mode):
     np.testing.assert_allclose([one.scores[n] for n in clf.labels], want[0], atol=1e-5)
 
 
+def test_flip_views_of_a_bundle_without_a_crop_are_normalized_once(tmp_path):
+    # Regression: without a crop the centre view was the resized batch itself and the mirror a
+    # view of it, so in-place normalization scaled the mirror twice (a peer's x/127.5 - 1 input).
+    from fer_edge.bundle import Bundle, Manifest
+    from fer_edge.runtime.classifier import Classifier
+
+    class Backend:
+        input_dtype = np.dtype(np.float32)
+
+    spec = InputSpec.from_dict({"size": [8, 8], "scale": 2 / 255, "offset": [1.0]})
+    m = Manifest(name="m", format="tflite", precision="fp32", model_file="model.tflite", labels=["a", "b"], input=spec)
+    clf = Classifier(Bundle(tmp_path, m), Backend(), "litert", tta="flip")
+    faces = np.random.default_rng(0).integers(0, 256, (3, 8, 8), dtype=np.uint8)
+    centre, mirror = clf.views(faces)
+    want = spec.preprocess(faces)
+    np.testing.assert_allclose(centre, want, atol=1e-6)
+    np.testing.assert_allclose(mirror, want[:, :, ::-1], atol=1e-6)
+
+
 def test_tta_and_crop_are_validated():
     with pytest.raises(ModelError, match="ten_crop"):
         InputSpec.from_dict({"size": [48, 48], "tta": "ten_crop"})

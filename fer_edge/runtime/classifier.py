@@ -109,7 +109,9 @@ class Classifier:
             faces = list(faces)
             resized = (np.concatenate([spec.resize(np.asarray(f)[None]) for f in faces]) if faces
                        else np.zeros((0, *spec.size, spec.channels), np.float32))
-        return [spec.normalize(np.ascontiguousarray(v)) for v in spec.views(resized)]
+        # np.array copies: without a crop the centre view is ``resized`` itself and the mirrored
+        # view shares its memory, so normalizing in place would scale the mirror twice.
+        return [spec.normalize(np.array(v, np.float32)) for v in spec.views(resized)]
 
     def _proba(self, faces) -> np.ndarray:
         """Probabilities averaged over the bundle's test-time views (one view without TTA)."""
