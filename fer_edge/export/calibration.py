@@ -14,9 +14,9 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..bundle import InputSpec
-from ..data import FaceDataset
+from ..data import FaceDataset, load_dataset
 from ..errors import ConfigError, DataError
-from .datasource import dataset_for, load_data, role
+from .datasource import dataset_for, role
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
 
@@ -144,7 +144,7 @@ def build_calibration(source, calib: str | Path | None, size: int, cache: dict |
             return from_folder(path, source.input, size)
         if not path.is_file():
             raise DataError(f"{path}: calibration data not found (a folder of face images or a dataset file)")
-        ds = load_data(path, None)
+        ds = load_dataset(path)
         if "train" in ds.roles:
             ds = ds.split("train")
         ds = _match_labels(ds, source.labels)

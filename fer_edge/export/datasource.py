@@ -5,24 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..data import FaceDataset, select_role
+from ..data import FaceDataset, load_dataset, select_role
 from ..errors import DataError
 from ..labels import label_set
-
-
-def load_data(path: str | Path, kind: str | None) -> FaceDataset:
-    """Read a dataset with the project's readers (fer_edge.data.load_dataset when present)."""
-    from .. import data as data_pkg
-
-    path = Path(path)
-    loader = getattr(data_pkg, "load_dataset", None)
-    if loader is not None:
-        return loader(path, kind)
-    if kind in (None, "fer2013") and path.is_file():
-        from ..data.fer2013 import read_fer2013
-
-        return read_fer2013(path)
-    raise DataError(f"{path}: no reader for dataset kind {kind!r} in this build")
 
 
 def resolve_path(path: str, run_dir: Path | None) -> Path:
@@ -45,7 +30,7 @@ def read_cached(path: Path, kind: str | None) -> FaceDataset:
     key = (str(path.resolve()), kind, st.st_mtime_ns, st.st_size)
     if key not in _READ:
         _READ.clear()  # keep at most one dataset in memory
-        _READ[key] = load_data(path, kind)
+        _READ[key] = load_dataset(path, kind)
     return _READ[key]
 
 
