@@ -71,7 +71,6 @@ def run_row(run: Path) -> dict:
     row = {
         "run": run.name,
         "levers": _levers(prov),
-        "params": None,
         "epochs": summ.get("epochs_run"),
         "val_acc": metrics["val"]["accuracy"],
         "test_acc": metrics["test"]["accuracy"],
