@@ -300,6 +300,7 @@ def test_float32_model_converts_nested_models():
     ("train", "epochz", 3, "unknown key train.epochz"),
     ("augment", "erase", 0.5, "unknown key augment.erase"),
     ("input", "crop", [50], "input.crop"),
+    ("input", "crop", [50, 44], "crop \\[50, 44\\] must fit inside size"),
     ("train", "precision", "bf16", "train.precision"),
 ])
 def test_recipe_typos_are_rejected(tmp_path, table, key, value, message):

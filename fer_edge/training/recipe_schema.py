@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ConfigError
 
@@ -59,6 +59,14 @@ class Input(_Strict):
     scale: float = 1.0
     offset: list[float] = [0.0]
     tta: Literal["none", "flip", "ten_crop"] = "none"
+
+    @model_validator(mode="after")
+    def _crop_fits(self):  # the same rules as bundle.InputSpec, checked here so the error names the recipe
+        if self.crop and not all(0 < c <= s for c, s in zip(self.crop, self.size)):
+            raise ValueError(f"crop {list(self.crop)} must fit inside size {list(self.size)}")
+        if self.tta == "ten_crop" and tuple(self.crop or self.size) == tuple(self.size):
+            raise ValueError("tta 'ten_crop' needs a crop smaller than size")
+        return self
 
 
 class Model(_Strict):
