@@ -77,6 +77,7 @@ def cmd_prepare(args) -> None:
 
 
 def cmd_check(args) -> None:
+    from fer_edge.bundle import read_bundle
     from fer_edge.paths import shared_root
 
     profiles = [roots.load_profiles()[f"pi{n}"] for n in args.pi]
@@ -99,6 +100,11 @@ def cmd_check(args) -> None:
                                  "seen": {r: roots.guest_cpu(r, p) for r in args.release}} for p in profiles}}
     with tempfile.TemporaryDirectory(prefix="fer-edge-arm64-") as tmp:
         tmp = Path(tmp)
+        if args.only in (None, "isa"):  # bad bundle arguments fail now, not after the journey
+            int8 = read_bundle(Path(args.int8), verify=True).manifest
+            if (int8.format, int8.precision) != ("tflite", "int8"):
+                raise SystemExit(f"error: --int8 {args.int8}: a {int8.format}-{int8.precision} bundle, not tflite-int8")
+            fp32, fp32_what = fp32_bundle(args.fp32, tmp / "fp32")
         if args.only in (None, "journey"):
             work = tmp / "journey"
             work.mkdir()
@@ -113,7 +119,6 @@ def cmd_check(args) -> None:
                     journey.run_arm64(release, profiles, work, wheel, shared, frames, args.runs, args.limit))
             out["journey"]["compared"] = journey.compare_all(out["journey"], work)
         if args.only in (None, "isa"):
-            fp32, fp32_what = fp32_bundle(args.fp32, tmp / "fp32")
             out["isa"] = isa.run(args.release, profiles, [args.int8, fp32], data, args.limit, args.runs)
             out["isa"]["bundle_sources"] = {args.int8: "int8 bundle as given (default: the shipped one)", fp32: fp32_what}
     out["minutes"] = round((time.time() - started) / 60, 1)
@@ -151,7 +156,12 @@ def main() -> int:
     else:
         if args.limit < 1 or args.runs < 1 or args.frames < 1:
             sys.exit("error: --limit, --runs and --frames must be >= 1")
-        cmd_check(args)
+        from fer_edge.errors import FerEdgeError
+
+        try:
+            cmd_check(args)
+        except FerEdgeError as exc:  # a bad bundle or missing data: one line, like the CLI
+            sys.exit(f"error: {exc}")
     return 0
 
 
