@@ -145,6 +145,10 @@ def test_resume_after_kill(small_fer_csv, tmp_path):
     proc.wait()
     first = json.loads(state.read_text())
     assert first["epoch"] == 1 and not (out / "manifest.json").exists()
+    other = [a if a != "3" else "4" for a in cmd]  # --epochs 4: another schedule, never resumed silently
+    bad = subprocess.run(other + ["--resume"], capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode != 0 and "different recipe or different options" in bad.stderr, bad.stderr[-500:]
+    assert json.loads(state.read_text()) == first  # nothing trained or written
     done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resuming after epoch 1/3" in done.stdout

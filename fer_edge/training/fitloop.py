@@ -8,6 +8,7 @@ so a kill -9 at any moment leaves the previous complete checkpoint in place and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -213,6 +214,11 @@ def fit(
     ckdir.mkdir(parents=True, exist_ok=True)
 
     state = read_state(ckdir) if resume else None
+    recipe_hash = hashlib.sha256(json.dumps(recipe_data, sort_keys=True, default=str).encode()).hexdigest()
+    if state and state.get("recipe_sha256", recipe_hash) != recipe_hash:
+        # e.g. --teacher or --epochs left out of the resume command: never carry on with another recipe
+        raise ConfigError(f"{ckdir.parent}: --resume with a different recipe or different options (--epochs, --teacher, ...) "
+                          "than the run was started with; give the same command, or --overwrite to start again")
     start = int(state["epoch"]) if state else 0
     history: list[dict[str, Any]] = list(state["history"]) if state else []
     best = float(state["best_val_accuracy"]) if state else -1.0
@@ -274,7 +280,7 @@ def fit(
         stop = bool(patience) and since_best >= int(patience)
         save_checkpoint(ckdir, model, model.optimizer, {
             "epoch": epoch + 1, "total": total, "history": history, "best_val_accuracy": best,
-            "since_best": since_best, "stopped_early": stop,
+            "since_best": since_best, "stopped_early": stop, "recipe_sha256": recipe_hash,
         })
         log(f"epoch {epoch + 1}/{total}: loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
             f"val_loss {row.get('val_loss', float('nan')):.4f} val_acc {row.get('val_accuracy', float('nan')):.4f} "
