@@ -180,7 +180,7 @@ def render_card(card) -> str:
         "",
         "## Model",
         "",
-        f"- Architecture: {_architecture(t, r)}",
+        f"- Architecture: {_architecture(t, r, len(fl['labels']))}",
         f"- Recipe: `{t['recipe']}` as trained (sha256 {str(t['recipe_sha256'])[:12]}; the exact recipe travels in "
         "every shipped manifest's `provenance.recipe_data`, and train/recipes/ may have moved on since): "
         f"{r.get('description', '')}.",
@@ -304,7 +304,7 @@ def _who(row: dict) -> str:
     return "shipped" if "assets" in row["bundle"].replace("\\", "/").split("/") else "float"
 
 
-def _architecture(t: dict, r: dict) -> str:
+def _architecture(t: dict, r: dict, n_labels: int) -> str:
     """One sentence from the float run's provenance: backbone, initialisation, head and input."""
     model, inp = r.get("model", {}), r["input"]
     weights = str(t.get("backbone_weights", ""))
@@ -313,7 +313,9 @@ def _architecture(t: dict, r: dict) -> str:
     norm = {"tanh": "scaled to [-1, 1]", "unit": "scaled to [0, 1]", "caffe": "mean-subtracted"}.get(
         model.get("normalize", "none"), "not rescaled")
     rgb = " expanded to 3 channels and" if model.get("builder") in ("mobilenetv2", "efficientnet", "resnet50") else ""
-    return (f"{t['backbone']} ({init}), global pooling, dropout {model.get('dropout')}, a linear 7-way head; "
+    head = {"linear": "a linear", "dense": "a dense (MLP)", "resnet_mlp": "the paper's MLP"}.get(model.get("head", "linear"), "a")
+    return (f"{t['backbone']} ({init}), global pooling, dropout {model.get('dropout')}, {head} "
+            f"{n_labels}-way head; "
             f"input {size[0]}x{size[1]} {inp['color']} ({rgb} {norm} inside the model, so the runtime feeds 0..255).").replace("( ", "(")
 
 

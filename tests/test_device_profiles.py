@@ -68,3 +68,10 @@ def test_setup_failure_names_the_command():
     ssh = FakeSSH(fail={prof.install[0]})
     with pytest.raises(RemoteError, match="sudo apt-get install"):
         perform_setup(ssh, "rpi4", lambda s: None)
+
+
+def test_profile_values_are_typed():
+    with pytest.raises(ConfigError, match="install must be a list of strings"):
+        parse_profile({"name": "x", "description": "d", "device": "cpu", "install": "pip install x"}, "x.toml")
+    with pytest.raises(ConfigError, match="threads must be int"):
+        parse_profile({"name": "x", "description": "d", "device": "rpi", "remote_python": "p", "threads": "4"}, "x.toml")

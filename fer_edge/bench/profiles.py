@@ -61,5 +61,11 @@ def parse_profile(data: dict, where: str) -> DeviceProfile:
         raise ConfigError(f"device profile {where}: device must be one of {', '.join(DEVICES)}, not {data['device']!r}")
     if data["device"] == "rpi" and not data.get("remote_python"):
         raise ConfigError(f"device profile {where}: a Raspberry Pi profile needs remote_python")
+    for f in fields(DeviceProfile):  # a string where a list of commands belongs would run letter by letter
+        if f.name in data:
+            want = (list,) if f.type.startswith("tuple") else (int,) if f.type == "int" else (str,)
+            if not isinstance(data[f.name], want) or (want == (list,) and not all(isinstance(c, str) for c in data[f.name])):
+                kind = "a list of strings" if want == (list,) else want[0].__name__
+                raise ConfigError(f"device profile {where}: {f.name} must be {kind}, not {data[f.name]!r}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     return DeviceProfile(**values)
