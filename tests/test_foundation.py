@@ -178,3 +178,27 @@ def test_atomic_outputs_have_normal_permissions(tmp_path):
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_formats_command_lists_the_registries_the_cli_reads():
+    import json
+
+    from click.testing import CliRunner
+
+    from fer_edge.bench.baselines import BASELINES
+    from fer_edge.bundle import TTA_MODES
+    from fer_edge.cli import main
+    from fer_edge.cli.convert_cmd import FORMAT_CHOICES
+    from fer_edge.formats import EXPORT_FORMATS, FORMATS
+    from fer_edge.runtime.backends import BACKENDS
+
+    res = CliRunner().invoke(main, ["formats", "--json"])
+    assert res.exit_code == 0, res.output
+    reg = json.loads(res.output)
+    assert list(reg["formats"]) == list(FORMATS) and list(reg["backends"]) == list(BACKENDS)
+    assert reg["tta"] == list(TTA_MODES) and reg["baselines"] == list(BASELINES)
+    assert FORMAT_CHOICES == [*EXPORT_FORMATS, "all"]
+    bench = CliRunner().invoke(main, ["bench", "--help"]).output
+    assert "[cpu|gpu|rpi]" in bench and "rpi4|rpi5" in bench
+    text = CliRunner().invoke(main, ["formats"]).output
+    assert all(name in text for name in FORMATS) and "--int8" in text

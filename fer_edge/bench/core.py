@@ -25,7 +25,7 @@ from .evalset import EvalSet, eval_set_for, provenance_data
 from .schema import BenchReport, BenchResult, Latency
 from .targets import Target, convert_reference, read_targets, validation_failure
 
-DEVICES = ("cpu", "gpu", "rpi")
+from .profiles import DEVICES  # noqa: E402 - one owner: the device profiles
 # Float reference preference when computing accuracy deltas.
 REFERENCE_FORMATS = ("keras", "tflite", "onnx", "openvino")
 

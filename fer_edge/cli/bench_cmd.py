@@ -6,12 +6,15 @@ import sys
 
 import click
 
+from ..bench.baselines import BASELINES
+from ..bench.fleet import rpi_profiles
+from ..bench.profiles import DEVICES
 from ..bundle import TTA_MODES
 
 
 @click.command("bench")
 @click.argument("bundles", nargs=-1, type=click.Path())
-@click.option("--device", "devices", multiple=True, type=click.Choice(["cpu", "gpu", "rpi"]), default=("cpu",),
+@click.option("--device", "devices", multiple=True, type=click.Choice(DEVICES), default=("cpu",),
               show_default=True, help="Where to run; repeat to put several devices in one table.")
 @click.option("--host", "host_args", multiple=True,
               help="rpi: USER@HOST[:PORT] or a Host alias from ~/.ssh/config (key login, known host key); "
@@ -27,14 +30,14 @@ from ..bundle import TTA_MODES
 @click.option("--limit", type=int, help="Score on a fixed random subset of this many test images.")
 @click.option("--tta", type=click.Choice(TTA_MODES), default=None,
               help="Test-time augmentation for every row (default: each bundle's own); e2e latency and accuracy average the views.")
-@click.option("--baseline", "baselines", multiple=True, type=click.Choice(["mini-xception"]),
+@click.option("--baseline", "baselines", multiple=True, type=click.Choice(BASELINES),
               help="Add a peer model to the table, scored on the same test set.")
 @click.option("--json", "json_out", type=click.Path(), help="Write the results JSON here ('-' for stdout).")
 @click.option("--csv", "csv_out", type=click.Path(), help="Write a CSV table here.")
 @click.option("--md", "md_out", type=click.Path(), help="Write a Markdown report here.")
 @click.option("--plot", "plot_out", type=click.Path(), help="Write the accuracy-vs-latency (Pareto) PNG here.")
 @click.option("--setup", is_flag=True, help="rpi: print the device install (with --host: perform it over SSH).")
-@click.option("--profile", default="rpi4", show_default=True, type=click.Choice(["rpi4", "rpi5"]),
+@click.option("--profile", default="rpi4", show_default=True, type=click.Choice(rpi_profiles()),
               help="rpi: device profile (devices/profiles).")
 @click.option("--remote-python", help="rpi: the device's Python (default: the profile's venv).")
 @click.option("--ssh-config", type=click.Path(), help="rpi: an ssh_config file to use instead of ~/.ssh/config.")

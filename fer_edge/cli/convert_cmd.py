@@ -8,9 +8,10 @@ import sys
 import click
 
 from ..errors import ConfigError
+from ..formats import EXPORT_FORMATS
 from ..quantization import QUANT_CONFIGS
 
-FORMAT_CHOICES = ["tflite", "onnx", "openvino", "all"]
+FORMAT_CHOICES = [*EXPORT_FORMATS, "all"]
 
 
 @click.command()
