@@ -22,10 +22,10 @@ from ..errors import ConfigError, DataError
 from ..runtime.backends import BACKENDS
 from . import environment, schema
 from .evalset import EvalSet, eval_set_for, provenance_data
+from .profiles import DEVICES
 from .schema import BenchReport, BenchResult, Latency
 from .targets import Target, convert_reference, read_targets, validation_failure
 
-from .profiles import DEVICES  # noqa: E402 - one owner: the device profiles
 # Float reference preference when computing accuracy deltas.
 REFERENCE_FORMATS = ("keras", "tflite", "onnx", "openvino")
 
