@@ -166,10 +166,11 @@ class StreamReader(threading.Thread):
     """Reads one streaming response to its end (or ``stop()``), keeping the raw bytes."""
 
     def __init__(self, port: int, path: str, headers: dict[str, str] | None = None, rcvbuf: int | None = None,
-                 read: bool = True) -> None:
+                 read: bool = True, sink=None) -> None:
         super().__init__(daemon=True)
         self.port, self.path, self.headers = port, path, headers or {}
         self.rcvbuf, self.read = rcvbuf, read
+        self.sink = sink  # when given, each chunk goes to sink(chunk) instead of being kept (long soaks)
         self.data = bytearray()
         self.eof = False  # the server closed the stream (clean end)
         self.error: Exception | None = None
@@ -197,7 +198,10 @@ class StreamReader(threading.Thread):
                 if not chunk:
                     self.eof = True
                     break
-                self.data += chunk
+                if self.sink is not None:
+                    self.sink(chunk)
+                else:
+                    self.data += chunk
         except Exception as exc:  # noqa: BLE001 - inspected by the test
             self.error = exc
         finally:
@@ -275,3 +279,22 @@ def start_cli(video: Path, *args: str) -> tuple[subprocess.Popen, int]:
             break
     proc.kill()
     raise AssertionError(f"fer-edge live --serve did not start: {proc.stderr.read()}")
+
+
+def connect_disconnect_cycles(port: int, n: int) -> None:
+    """Open a stream, read a little, leave (half politely, half with a reset); repeat ``n`` times."""
+    for i in range(n):
+        path = "/stream.mjpg" if i % 2 else "/events?stats=1"
+        c = StreamReader(port, path)
+        c.start()
+        wait_until(lambda: len(c.data) > 0, timeout=5)
+        c.stop(reset=i % 4 < 2)
+        c.join(5)
+
+
+def churn_in_child(port: int, n: int, timeout: float = 600) -> subprocess.Popen:
+    """``connect_disconnect_cycles`` in a child process, so the memory of the clients' own threads
+    does not count against the server's (the test reads the server process's RSS)."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from serve_support import connect_disconnect_cycles; "
+            "connect_disconnect_cycles(int(sys.argv[2]), int(sys.argv[3]))")
+    return subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(port), str(n)])

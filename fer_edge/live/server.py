@@ -142,6 +142,7 @@ class LiveServer:
         self._latest_jpeg: tuple[int, bytes] | None = None
         self._latest_stats: dict | None = None
         self._seq = 0
+        self._encoding = -1  # the seq the encoder thread is encoding now
         self.encoder_skipped = 0  # frames replaced before the encoder got to them
         self._connections = 0
         self._stopping = False
@@ -235,10 +236,26 @@ class LiveServer:
                 if self._stopping:
                     return
                 image, self._pending = self._pending, None
-                seq = self._seq
+                seq = self._latest[0] if self._latest is not None and self._latest[1] is image else -1
+                self._encoding = seq
             jpeg = self._encode(image)
-            self._latest_jpeg = (seq, jpeg)
-            self.hub.publish("video", jpeg)
+            with self._cond:  # cache and send together: a client arriving now gets this frame once
+                if seq >= 0:
+                    self._latest_jpeg = (seq, jpeg)
+                self._encoding = -1
+                self.hub.publish("video", jpeg)
+
+    def request_frame(self, q) -> None:
+        """A new video client: the newest JPEG now, or the newest frame encoded by the encoder thread."""
+        with self._cond:
+            latest, cached = self._latest, self._latest_jpeg
+            if latest is None:
+                return
+            if cached is not None and cached[0] == latest[0]:
+                q.put(cached[1])
+            elif self._pending is None and self._encoding != latest[0]:  # else it is on its way
+                self._pending = latest[1]
+                self._cond.notify_all()
 
     def latest_jpeg(self) -> bytes | None:
         with self._lock:
@@ -397,9 +414,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY.decode()}")
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            first = app.latest_jpeg()  # the newest frame at once, even from a paused source
-            if first is not None:
-                q.put(first)
+            app.request_frame(q)  # the newest frame at once, even from a paused source
             while True:
                 jpeg = q.get(timeout=HEARTBEAT_S)
                 if jpeg is CLOSED:
@@ -407,8 +422,12 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 if jpeg is None:
                     continue
+                # Header and JPEG written apart: no per-client copy of the frame (each thread's
+                # large allocations would spread over glibc's per-thread arenas).
                 self.wfile.write(b"--" + BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                 + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+                                 + str(len(jpeg)).encode() + b"\r\n\r\n")
+                self.wfile.write(jpeg)
+                self.wfile.write(b"\r\n")
         finally:
             app.hub.unsubscribe(q)
 
