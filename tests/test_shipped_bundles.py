@@ -146,7 +146,7 @@ def test_lookup_errors(monkeypatch, tmp_path):
 
 
 def test_wheel_contains_the_assets(tmp_path):
-    """A wheel built from this tree installs the bundles and the sample photo as package data."""
+    """A wheel built from this tree installs the bundles, the sample photo and the live page as package data."""
     src = tmp_path / "src"
     for name in ("fer_edge", "train", "convert", "devices"):
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -158,6 +158,8 @@ def test_wheel_contains_the_assets(tmp_path):
     wheel = next((tmp_path / "whl").glob("fer_edge-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     want = {f"fer_edge/assets/samples/{n}" for n in ("astronaut.jpg", "README.md")}
+    want |= {f"fer_edge/live/web/{n}" for n in ("index.html", "app.js", "style.css")}  # the live --serve page
+    want |= {"fer_edge/doctor/checks.py", "fer_edge/doctor/infer.py"}
     for fmt, folder in shipped.shipped_bundles().items():
         m = read_bundle(folder).manifest
         want |= {f"fer_edge/assets/models/{folder.name}/{n}" for n in [*m.files, MANIFEST]}

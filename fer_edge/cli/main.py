@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("fer_edge.cli.live_cmd", "predict"),
     "live": ("fer_edge.cli.live_cmd", "live"),
     "quickstart": ("fer_edge.cli.quickstart_cmd", "quickstart"),
+    "doctor": ("fer_edge.cli.doctor_cmd", "doctor"),
     "formats": ("fer_edge.cli.formats_cmd", "formats"),
 }
 
