@@ -50,7 +50,9 @@ class Budget:
     limit: int  # cap on each split (fer_edge.training's ``limit``)
     epochs: int
     calib_size: int = 200
-    eval_limit: int = 1000  # test faces each benchmark row is scored on
+    # Test faces each benchmark row is scored on; None: the whole test split, the same faces the
+    # conversion table scores (two tables of one model must not disagree on different subsets).
+    eval_limit: int | None = None
     bench_runs: int = 100
 
     @classmethod

@@ -95,7 +95,8 @@ def training_section(result, root: Path) -> list[str]:
           f"Recipe `{t['recipe']}` on `{result.data}`: each split capped to ~{t['limit']} images, "
           f"{t['epochs']} epochs, {t['train_seconds']:.0f} s of training. The shipped model had the full schedule; "
           "this one shows the toolchain, not the best accuracy.", "",
-          f"- test accuracy {_pct(t['test_accuracy'])}, macro-F1 {t['test_macro_f1']:.3f}; "
+          f"- test accuracy {_pct(t['test_accuracy'])}, macro-F1 {t['test_macro_f1']:.3f}"
+          f"{_n_text((result.conversion or {}).get('reference', {}).get('n'))}; "
           f"validation accuracy {_pct(t['val_accuracy'])}",
           f"- full training report: [{_rel(run / 'report.md', root)}]({_rel(run / 'report.md', root)})", ""]
     for name in ("curves.png", "confusion_test.png"):
@@ -105,13 +106,21 @@ def training_section(result, root: Path) -> list[str]:
     return md
 
 
+def _count(n: int | None) -> str:
+    return f"{n:,}" if n else "-"
+
+
+def _n_text(n: int | None) -> str:
+    return f" on n={n:,} test faces" if n else ""
+
+
 def conversion_section(result, root: Path) -> list[str]:
     c = result.conversion
     ref = c.get("reference") or {}
     md = ["## 3. Conversion to int8", "",
           f"Float Keras reference on the run's test split: accuracy {_pct(ref.get('accuracy'))}, "
-          f"macro-F1 {ref.get('macro_f1', 0):.3f} (n={ref.get('n', '-')}). Each artifact below was measured "
-          "through `fer_edge.runtime` on the same faces.", "",
+          f"macro-F1 {ref.get('macro_f1', 0):.3f} (n={_count(ref.get('n'))} test faces). Each artifact below was "
+          "measured through `fer_edge.runtime` on the same faces.", "",
           "| artifact | status | size KB | accuracy | Δ pp | top-1 agreement | seconds |", "|---|---|---|---|---|---|---|"]
     for a in c["artifacts"]:
         ret = a.get("retention") or {}
@@ -125,11 +134,18 @@ def conversion_section(result, root: Path) -> list[str]:
 
 
 def bench_section(result, root: Path) -> list[str]:
+    conv_n = ((result.conversion or {}).get("reference") or {}).get("n")
+    ns = {r["eval_n"] for r in result.bench if r.get("eval_n")}
+    if ns and ns == {conv_n}:
+        faces = f"scored on the same {conv_n:,} FER2013 test faces as the conversion table"
+    else:
+        faces = ("scored on FER2013 test faces, n per row (the conversion table scored "
+                 f"n={_count(conv_n)}; accuracies on different faces differ by chance)")
     md = ["## 4. Benchmark: float vs int8 vs the shipped model", "",
-          "Every row in a fresh process, 1 thread, scored on the same FER2013 test faces "
+          f"Every row in a fresh process, 1 thread, {faces} "
           f"(full table: [bench.md](bench.md), data: [bench.json](bench.json)).", "",
-          "| model | format | backend | size KB | accuracy | macro-F1 | p50 ms | e2e p50 ms | status |",
-          "|---|---|---|---|---|---|---|---|---|"]
+          "| model | format | backend | size KB | n | accuracy | macro-F1 | p50 ms | e2e p50 ms | status |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result.bench:
         lat, e2e = r.get("latency") or {}, r.get("latency_e2e") or {}
         who = "shipped" if "assets" in Path(r["bundle"]).parts else r["name"]
@@ -138,7 +154,8 @@ def bench_section(result, root: Path) -> list[str]:
         p50 = f"{lat['p50_ms']:.3f}" if lat else "-"
         e2e50 = f"{e2e['p50_ms']:.3f}" if e2e else "-"
         status = r["status"] + (f": {r['error']}" if r.get("error") else "")
-        md.append(f"| {who} | {r['format']}-{r['precision']} | {r['backend']} | {size} | {_pct(r.get('accuracy'))} | "
+        n = _count(r.get("eval_n"))
+        md.append(f"| {who} | {r['format']}-{r['precision']} | {r['backend']} | {size} | {n} | {_pct(r.get('accuracy'))} | "
                   f"{f1} | {p50} | {e2e50} | {status} |")
     if (root / "bench.png").is_file():
         md += ["", "![accuracy vs latency](bench.png)"]
