@@ -243,6 +243,29 @@ def test_token_protects_every_route_and_the_page_sets_a_cookie():
         run.join()
 
 
+def test_stream_and_connection_limits_answer_503(monkeypatch):
+    import fer_edge.live.server as srv
+
+    run = start_run(total=10**9, fps=30.0, live=True, go=threading.Event())
+    run.source.go.set()
+    run.server.hub.max_clients = 2
+    held = [StreamReader(run.port, "/stream.mjpg"), StreamReader(run.port, "/events")]
+    try:
+        for c in held:
+            c.start()
+        assert wait_until(lambda: run.server.hub.count() == 2)
+        assert request(run.port, "/stream.mjpg")[:3:2] == (503, b"2 clients already connected (limit 2)\n")
+        assert request(run.port, "/config.json")[0] == 200  # plain routes are not streams
+        monkeypatch.setattr(srv, "MAX_CONNECTIONS", 2)  # the two held streams fill the sockets too
+        code, _, body = request(run.port, "/config.json")
+        assert code == 503 and b"too many connections" in body
+    finally:
+        for c in held:
+            c.stop()
+        run.source.total = 0
+        run.join()
+
+
 def test_only_fixed_routes_no_file_system():
     run = start_run(total=10**9, fps=30.0, live=True, go=threading.Event())
     run.source.go.set()
