@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -267,8 +268,11 @@ def start_cli(video: Path, *args: str) -> tuple[subprocess.Popen, int]:
     exe = Path(sys.executable).with_name("fer-edge")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop(ENV_TOKEN, None)
+    # A shell's background job (`cmd &`, e.g. CI started with nohup) inherits SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler: restore the default so the Ctrl-C test means what it says.
     proc = subprocess.Popen([str(exe), "live", "--source", str(video), "--serve", "127.0.0.1:0", "--threads", "1",
-                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
