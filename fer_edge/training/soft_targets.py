@@ -158,6 +158,9 @@ def build(recipe_data: dict[str, Any], train_part, selectors: dict[str, Any], la
         return None, {}
     if train_part.faces is None:
         raise ConfigError("soft targets need the training faces; this protocol does not keep them")
+    if not isinstance(train_part.x, np.ndarray):  # a shard cache streams its faces: no per-face targets yet
+        raise ConfigError("[ferplus] / [distill] soft targets need the dataset in memory; train from the dataset "
+                          "itself (e.g. fer2013.csv.gz), not from a `data prepare --shards` cache")
     k = len(labels)
     y = train_part.y
     onehot = np.eye(k, dtype=np.float32)[y]
