@@ -247,7 +247,10 @@ def test_distill_defaults_match_the_schema():
     from fer_edge.training.soft_targets import weights
 
     assert weights({"distill": {"teachers": ["runs/t"]}}) == (0.0, Distill().weight)
-    assert weights({"distill": {"teachers": []}}) == (0.0, 0.0)
+    assert weights({}) == (0.0, 0.0)
+    # a distillation recipe (edge_plain44_kd) run without --teacher must not train a plain model
+    with pytest.raises(ConfigError, match="names no teacher: pass --teacher RUN"):
+        weights({"name": "kd", "distill": {"teachers": [], "tta": "ten_crop"}})
 
 
 def test_a_teacher_without_a_crop_cannot_give_ten_crops(tmp_path):

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,41 @@ def test_recipe_errors(tmp_path):
         with_overrides(load_recipe("edge_mobilenetv2_64"), epochs=0)
     with pytest.raises(ConfigError, match="no protocol"):
         with_overrides(load_recipe("edge_mobilenetv2_64"), protocol="loso")
+
+
+def test_recipe_extends_merges_tables_and_tracks_the_parent(tmp_path):
+    base = tmp_path / "base.toml"
+    base.write_bytes((resources.files("fer_edge.recipes") / "edge_plain44.toml").read_bytes())
+    child = tmp_path / "child.toml"
+    child.write_text('extends = "base.toml"\nname = "child"\n[train]\nclass_balance = "sqrt"\nepochs = 3\n')
+    parent, r = load_recipe(base), load_recipe(child)
+    assert r.name == "child" and r.data["extends"] == "base.toml"
+    # the child's keys win, the rest of the table is the parent's
+    assert r.data["train"]["class_balance"] == "sqrt" and r.epochs == 3
+    assert r.data["train"]["optimizer"] == parent.data["train"]["optimizer"] == "sgd"
+    assert r.data["augment"] == parent.data["augment"] and r.data["model"] == parent.data["model"]
+    # editing the parent changes the child's digest, so --resume refuses the changed recipe
+    before = r.sha256
+    base.write_text(base.read_text().replace("lr = 0.05", "lr = 0.02"))
+    assert load_recipe(child).sha256 != before
+    assert load_recipe(child).data["train"]["lr"] == 0.02
+    # a typo in the variant is caught like one in a full recipe; a cycle is named
+    child.write_text('extends = "base.toml"\nname = "child"\n[train]\nepochz = 3\n')
+    with pytest.raises(ConfigError, match="unknown key train.epochz"):
+        load_recipe(child)
+    child.write_text('extends = "child.toml"\nname = "child"\n')
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_recipe(child)
+    child.write_text('extends = "nowhere.toml"\nname = "child"\n')
+    with pytest.raises(ConfigError, match="nowhere.toml: recipe file not found"):
+        load_recipe(child)
+
+
+def test_builtin_variant_is_its_parent_plus_its_changes():
+    parent, sqrt = load_recipe("edge_plain44"), load_recipe("edge_plain44_sqrt")
+    assert sqrt.data["train"]["class_balance"] == "sqrt" and parent.data["train"]["class_balance"] == "none"
+    differing = {k for k in parent.data["train"] if parent.data["train"][k] != sqrt.data["train"][k]}
+    assert differing == {"class_balance"}
 
 
 def test_overrides_are_recorded():

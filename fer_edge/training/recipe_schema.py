@@ -191,6 +191,7 @@ class RecipeFile(_Strict):
     eval: Eval = Eval()
     ferplus: Optional[FerPlus] = None
     distill: Optional[Distill] = None
+    extends: Optional[str] = None  # the parent recipe this variant was merged onto (recipes.py)
     overrides: Optional[dict[str, Any]] = None  # written by with_overrides (CLI flags), recorded in provenance
     distribute: Optional[dict[str, Any]] = None  # written by distribute.scaled (replicas, batch), recorded in provenance
 

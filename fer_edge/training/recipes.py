@@ -3,6 +3,10 @@
 Built-in recipes live in ``train/recipes`` and are installed as the package
 ``fer_edge.recipes``; they are read with importlib.resources so a pip-installed
 user reaches them too.
+
+A variant names its parent and states only what differs (``extends = "edge_plain44"``, or a path
+relative to the variant's file): tables are merged key by key, any other value replaces the
+parent's. The loaded recipe is the merged one, so provenance records every effective setting.
 """
 
 from __future__ import annotations
@@ -52,28 +56,61 @@ def builtin_names() -> list[str]:
 
 def load_recipe(name_or_path: str | Path) -> Recipe:
     """A built-in recipe by name (``edge_mobilenetv2_64``) or a recipe file by path."""
-    text = str(name_or_path)
-    path = Path(text)
-    if path.suffix == ".toml" or path.exists() or "/" in text:
-        if not path.is_file():
-            raise ConfigError(f"{path}: recipe file not found")
-        raw, source = path.read_bytes(), str(path.resolve())
-    else:
-        res = resources.files("fer_edge.recipes") / f"{text}.toml"
-        if not res.is_file():
-            raise ConfigError(f"unknown recipe {text!r}; built-in recipes: {', '.join(builtin_names())}")
-        raw, source = res.read_bytes(), f"builtin:{text}"
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: not a valid TOML recipe ({exc})") from exc
+    data, source, digest = _read_merged(str(name_or_path), chain=())
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise ConfigError(f"{source}: recipe lacks {missing}")
     from .recipe_schema import validate_recipe
 
     validate_recipe(data, source)
-    return Recipe(name=str(data["name"]), data=data, source=source, sha256=hashlib.sha256(raw).hexdigest())
+    return Recipe(name=str(data["name"]), data=data, source=source, sha256=digest)
+
+
+def _merged(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(parent)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _read_merged(text: str, chain: tuple[str, ...], base_dir: Path | None = None) -> tuple[dict[str, Any], str, str]:
+    """(recipe dict with its parents merged in, source, sha256 over its own bytes and its parents')."""
+    raw, source = _read_raw(text, base_dir)
+    if source in chain:
+        raise ConfigError(f"{source}: recipe extends itself ({' -> '.join(chain + (source,))})")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: not a valid TOML recipe ({exc})") from exc
+    digest = hashlib.sha256(raw).hexdigest()
+    parent_name = data.get("extends")
+    if parent_name is None:
+        return data, source, digest
+    if not isinstance(parent_name, str) or not parent_name:
+        raise ConfigError(f"{source}: extends must name a recipe, got {parent_name!r}")
+    here = Path(source).parent if not source.startswith("builtin:") else None
+    parent, _, parent_digest = _read_merged(parent_name, chain + (source,), here)
+    parent.pop("extends", None)
+    merged = _merged(parent, data)
+    # the parent's settings are part of this recipe: a change there must change the digest (--resume)
+    return merged, source, hashlib.sha256(raw + parent_digest.encode()).hexdigest()
+
+
+def _read_raw(text: str, base_dir: Path | None) -> tuple[bytes, str]:
+    path = Path(text)
+    if path.suffix == ".toml" or "/" in text or path.exists():
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        if not path.is_file():
+            raise ConfigError(f"{path}: recipe file not found")
+        return path.read_bytes(), str(path.resolve())
+    res = resources.files("fer_edge.recipes") / f"{text}.toml"
+    if not res.is_file():
+        raise ConfigError(f"unknown recipe {text!r}; built-in recipes: {', '.join(builtin_names())}")
+    return res.read_bytes(), f"builtin:{text}"
 
 
 def with_overrides(

@@ -33,27 +33,22 @@ from .. import paths
 from ..bundle import MANIFEST, InputSpec, sha256_file
 from ..errors import ConfigError, DataError, ModelError
 
-FERPLUS_KEYS = {"weight", "votes"}
-DISTILL_KEYS = {"teachers", "weight", "temperature", "tta"}
-
-
-def _checked(table: dict[str, Any], known: set[str], name: str) -> dict[str, Any]:
-    unknown = set(table) - known
-    if unknown:
-        raise ConfigError(f"unknown [{name}] keys {sorted(unknown)}; known: {sorted(known)}")
-    return table
-
 
 def weights(recipe_data: dict[str, Any]) -> tuple[float, float]:
-    """(FER+ weight, teacher weight) of a recipe; both 0 when it asks for no soft targets."""
-    fp = _checked(recipe_data.get("ferplus", {}), FERPLUS_KEYS, "ferplus")
-    ds = _checked(recipe_data.get("distill", {}), DISTILL_KEYS, "distill")
-    wf = float(fp.get("weight", 0.0)) if fp else 0.0
-    # 0.5: the default of the recipe schema and of --teacher (a [distill] table without a weight
-    # must not train silently without its teachers)
-    wd = float(ds.get("weight", 0.5)) if ds.get("teachers") else 0.0
-    if wf < 0 or wd < 0 or wf + wd >= 1.0:
-        raise ConfigError(f"soft-target weights must be >= 0 and leave the label a share: ferplus {wf} + distill {wd} >= 1")
+    """(FER+ weight, teacher weight) of a recipe; both 0 when it asks for no soft targets.
+    The keys and ranges of both tables are checked by the recipe schema (recipe_schema.py)."""
+    fp = recipe_data.get("ferplus") or {}
+    ds = recipe_data.get("distill")
+    wf = float(fp.get("weight", 0.0))
+    wd = 0.0
+    if ds is not None:
+        if not ds.get("teachers"):
+            # a distillation recipe run without teachers would silently train a plain model
+            raise ConfigError(f"recipe {recipe_data.get('name')!r} distills ([distill]) but names no teacher: "
+                              "pass --teacher RUN (repeat for an ensemble)")
+        wd = float(ds.get("weight", 0.5))  # 0.5: the schema's and --teacher's default
+    if wf + wd >= 1.0:
+        raise ConfigError(f"soft-target weights must leave the label a share: ferplus {wf} + distill {wd} >= 1")
     return wf, wd
 
 
