@@ -239,7 +239,7 @@ def render_card(card) -> str:
         "",
         *confusion_table(card, default),
         "",
-        f"Confusion matrix, float model:",
+        "Confusion matrix, float model:",
         "",
         *confusion_table(card, "float"),
         "",

@@ -14,6 +14,7 @@ Exit codes: 0 ok, 3 a Python package is missing, 4 bad spec/model.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -63,7 +64,7 @@ def check_packages() -> str:
     """'' when numpy and an interpreter import, else what is missing (for a clear error)."""
     missing = []
     try:
-        import numpy  # noqa: F401
+        importlib.import_module("numpy")
     except ImportError as exc:
         missing.append(f"numpy ({exc})")
     try:
