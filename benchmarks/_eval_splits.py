@@ -15,15 +15,14 @@ SPLITS = ("val", "test")  # PublicTest (choose settings), PrivateTest (report)
 class EvalSplits:
     src: Any  # fer_edge.export.source.Source
     dataset: Any
-    cache: dict = field(default_factory=dict)
     x: dict[str, np.ndarray] = field(default_factory=dict)  # preprocessed exactly as at inference
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     float_pred: dict[str, np.ndarray] = field(default_factory=dict)  # the float Keras model's argmax
 
     def role(self, name: str):
-        from fer_edge.export.datasource import role
+        from fer_edge.data import select_role
 
-        return role(self.dataset, self.src.data, name)
+        return select_role(self.dataset, self.src.data, name)
 
     def accuracy(self, name: str, pred: np.ndarray) -> float:
         return float(np.mean(pred == self.labels[name]))
@@ -33,12 +32,11 @@ class EvalSplits:
 
 
 def load_eval_splits(model_dir: str) -> EvalSplits:
-    from fer_edge.export.datasource import dataset_for
+    from fer_edge.data import provenance_dataset
     from fer_edge.export.source import load_source
 
     src = load_source(model_dir)
-    cache: dict = {}
-    out = EvalSplits(src=src, dataset=dataset_for(src.data, src.run_dir, cache), cache=cache)
+    out = EvalSplits(src=src, dataset=provenance_dataset(src.data, src.run_dir))
     for name in SPLITS:
         part = out.role(name)
         out.x[name] = src.input.preprocess(part.images)

@@ -29,16 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--md")
     args = ap.parse_args(argv)
 
-    from fer_edge.export.datasource import dataset_for, role
+    from fer_edge.data import provenance_dataset, select_role
     from fer_edge.export.source import load_source
 
     src = load_source(args.model)
-    ds = dataset_for(src.data, src.run_dir, {})
+    ds = provenance_dataset(src.data, src.run_dir)
     lines = ["# Horizontal-flip test-time augmentation (float Keras model; not used by the runtime)", "",
              f"Model: `{args.model}`.", "", "| split | n | plain accuracy % | flip-averaged accuracy % | gain pp |",
              "|---|---|---|---|---|"]
     for name in ("val", "test"):
-        part = role(ds, src.data, name)
+        part = select_role(ds, src.data, name)
         x = src.input.preprocess(part.images)
         plain = src.model.predict(x, batch_size=256, verbose=0)
         mirrored = src.model.predict(x[:, :, ::-1], batch_size=256, verbose=0)

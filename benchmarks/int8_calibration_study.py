@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.time()
     ev = load_eval_splits(args.model)
-    src, cache = ev.src, ev.cache
+    src = ev.src
     xv, xt = ev.x["val"], ev.x["test"]
     rows = [("float Keras", "-", ev.accuracy("val", ev.float_pred["val"]), 1.0,
              ev.accuracy("test", ev.float_pred["test"]), 1.0)]
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(f"{toolchain} {variant}: val {row[2]:.4f} agree {row[3]:.4f} | test {row[4]:.4f} agree {row[5]:.4f}", flush=True)
 
-    calib = build_calibration(src, None, 300, cache)
+    calib = build_calibration(src, None, 300)
     train = ev.role("train")
     with tempfile.TemporaryDirectory(prefix="fer-edge-int8-study-") as tmp:
         saved = Path(tmp) / "saved_model"

@@ -140,7 +140,7 @@ def per_tensor_study(model_dir: str) -> list[dict]:
 
     ev = load_eval_splits(model_dir)
     src, xs = ev.src, ev.x
-    calib = build_calibration(src, None, 300, ev.cache)
+    calib = build_calibration(src, None, 300)
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="fer-edge-size-") as tmp:

@@ -32,7 +32,8 @@ from fer_edge import paths  # noqa: E402
 from fer_edge.atomic import atomic_file, write_json  # noqa: E402
 from fer_edge.bundle import read_bundle, sha256_file  # noqa: E402
 from fer_edge.errors import FerEdgeError  # noqa: E402
-from fer_edge.metrics import agreement, classification_metrics  # noqa: E402
+from fer_edge.evaluation import evaluate  # noqa: E402
+from fer_edge.metrics import agreement  # noqa: E402
 from fer_edge.shipped import shipped_bundle, shipped_bundles  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -42,7 +43,7 @@ COMMAND = "python benchmarks/model_card.py --float {run}"
 
 # -- data ----------------------------------------------------------------------------------------
 def load_eval_sets(float_manifest) -> dict[str, Any]:
-    """FER2013 test (the run's selector), CK+48 minus contempt, JAFFE; each as (images, labels, names, info)."""
+    """FER2013 test (the run's selector), CK+48 minus contempt, JAFFE; each as {"faces": FaceDataset, "info": ...}."""
     from fer_edge.data import load_dataset, select
 
     prov = float_manifest.provenance.get("data", {})
@@ -53,7 +54,7 @@ def load_eval_sets(float_manifest) -> dict[str, Any]:
     selector = prov.get("test", {"split": "test"})
     test = select(fer, selector)
     sets = {"fer2013_privatetest": {
-        "images": test.images, "labels": test.labels, "names": tuple(test.label_names),
+        "faces": test,
         "info": {"path": str(fer_path), "selector": selector, "n": len(test), "split_counts": fer.counts(),
                  "train_n": len(select(fer, prov["train"])) if "train" in prov else None,
                  "val_n": len(select(fer, prov["val"])) if "val" in prov else None},
@@ -61,12 +62,12 @@ def load_eval_sets(float_manifest) -> dict[str, Any]:
     ck = load_dataset(paths.data_path("ckplus48"), "ckplus48")
     present = [n for n in ck.label_names if n != "contempt" and (ck.labels == ck.label_names.index(n)).any()]
     ck6 = ck.with_labels(tuple(present))
-    sets["ckplus48"] = {"images": ck6.images, "labels": ck6.labels, "names": tuple(ck6.label_names),
+    sets["ckplus48"] = {"faces": ck6,
                         "info": {"path": str(paths.data_path("ckplus48")), "n": len(ck6), "dropped": ["contempt"],
                                  "subjects": _n_subjects(ck6),
                                  "counts": ck6.counts().get("all", {})}}
     jaffe = load_dataset(paths.data_path("jaffe"), "jaffe")
-    sets["jaffe"] = {"images": jaffe.images, "labels": jaffe.labels, "names": tuple(jaffe.label_names),
+    sets["jaffe"] = {"faces": jaffe,
                      "info": {"path": str(paths.data_path("jaffe")), "n": len(jaffe), "subjects": _n_subjects(jaffe),
                               "crop": {k: jaffe.info.get(k) for k in ("crop", "size", "detector", "margin")},
                               "counts": jaffe.counts().get("all", {})}}
@@ -97,14 +98,6 @@ def load_model(spec: dict[str, Any]):
     return load(spec["path"])
 
 
-def score(clf, data: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics in the dataset's label order (model-only labels count as errors) and the probabilities."""
-    from fer_edge.training.evaluate import metrics_for
-
-    probs = clf.predict_proba(data["images"], batch_size=128)
-    return metrics_for(probs, data["labels"], data["names"], clf.labels), probs
-
-
 def evaluate_models(specs, sets, say=print) -> dict[str, Any]:
     out: dict[str, Any] = {}
     float_probs: dict[str, np.ndarray] = {}
@@ -118,7 +111,8 @@ def evaluate_models(specs, sets, say=print) -> dict[str, Any]:
                                "calibration": (m.quantization or {}).get("calibration", "-"),
                                "face": {"margin": m.face.margin, "align": m.face.align, "square": m.face.square}}
         for name, data in sets.items():
-            met, probs = score(clf, data)
+            # metrics in the dataset's label order (model-only labels count as errors), and the probabilities
+            met, probs = evaluate(clf, data["faces"], batch_size=128, return_probs=True)
             row["results"][name] = met
             if spec["key"] == "float":
                 float_probs[name] = probs

@@ -48,13 +48,13 @@ def small_model_bundle(root: str, csv_path: str, fer2013_id: int = 0) -> Path:
     """Train (once per process) and write the keras bundle under ``root``; returns its folder."""
     import keras
 
-    from fer_edge.export.datasource import read_cached
+    from fer_edge.data import load_dataset
 
     folder = Path(root) / "small_run"
     if (folder / "manifest.json").exists():
         return folder
     keras.utils.set_random_seed(0)
-    ds = read_cached(Path(csv_path), "fer2013")  # shared with the conversions
+    ds = load_dataset(csv_path, "fer2013")  # the loader keeps it for the conversions
     train = select(ds, TRAIN_SELECTOR)
     x = train.images[..., None].astype(np.float32)
     model = build_small_cnn()

@@ -164,7 +164,6 @@ def test_gray_expansion_is_folded_in_every_artifact(artifacts):
 
 def test_bias_correction_brings_int8_closer_to_float(source_run):
     """On a trained model and real faces: the corrected model's outputs are closer to float than before."""
-    import numpy as np
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
@@ -184,9 +183,9 @@ def test_bias_correction_brings_int8_closer_to_float(source_run):
     fixed, info = correct_biases(plain, tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert(), calib.x)
     assert fixed != plain and info["layers"] >= 3
 
-    from fer_edge.export.datasource import dataset_for, role
+    from fer_edge.data import provenance_dataset, select_role
 
-    test = role(dataset_for(src.data, src.run_dir, {}), src.data, "test")
+    test = select_role(provenance_dataset(src.data, src.run_dir), src.data, "test")
     x = src.input.preprocess(test.images[:200])  # held-out faces, not the calibration images
     want = src.model.predict(x, verbose=0)
 

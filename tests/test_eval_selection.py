@@ -17,27 +17,27 @@ def _manifest(data: dict) -> Manifest:
 
 def test_bench_reads_an_image_folder(fer2013_test_images):
     # Regression: `fer-edge bench BUNDLE --data <image folder>` failed with "unknown dataset kind 'folder'".
-    from fer_edge.bench.evalset import eval_set_for
+    from fer_edge.bench.evalset import eval_faces
 
     m = _manifest({"path": "/elsewhere/fer2013.csv.gz", "kind": "fer2013", "test": {"split": "test"}})
-    es = eval_set_for(m, fer2013_test_images, limit=50)
-    assert len(es) == 50
-    full = eval_set_for(m, fer2013_test_images, limit=None)
+    faces, description = eval_faces(m, fer2013_test_images, limit=50)
+    assert len(faces) == 50 and description.endswith("n=50")
+    full, _ = eval_faces(m, fer2013_test_images, limit=None)
     assert len(full) == 3589  # the folder's PrivateTest half: the test role of an image folder
 
 
 def test_a_quick_runs_subset_reaches_bench_and_convert(fer2013_csv):
     # Regression: a run trained with --limit (a subset applied before the selectors) was scored by
     # convert and bench on the whole test split instead of the faces `train` reported on.
-    from fer_edge.bench.evalset import eval_set_for
-    from fer_edge.export.datasource import role
+    from fer_edge.bench.evalset import eval_faces
+    from fer_edge.evaluation import select_faces
 
     subset = {"holdout": {"fraction": 0.05, "seed": 0, "part": "holdout"}}
     data = {"path": str(fer2013_csv), "kind": "fer2013", "test": {"split": "test"}, "subset": subset}
     ds = load_dataset(fer2013_csv, "fer2013")
     want = select(select(ds, subset), {"split": "test"})
     assert 100 < len(want) < 400
-    for got in (select_role(ds, data, "test"), role(ds, data, "test")):
+    for got in (select_role(ds, data, "test"), select_faces(ds, "test", data)):  # train/convert, eval/bench
         assert np.array_equal(got.sources, want.sources)
-    es = eval_set_for(_manifest(data), None, limit=None)
-    assert len(es) == len(want) and np.array_equal(es.images, want.images)
+    faces, _ = eval_faces(_manifest(data), None, limit=None)
+    assert len(faces) == len(want) and np.array_equal(faces.images, want.images)

@@ -18,6 +18,8 @@ CASES = {
     # the Pi path: the LiteRT interpreter module is imported, TensorFlow & co. are not
     "litert backend": ("import fer_edge.runtime.litert_backend as b; b._interpreter_module()", HEAVY),
     "face detection": ("import fer_edge.face", HEAVY),
+    # one evaluation for every stage (numpy + the classifier it is given); `fer-edge eval` of a TFLite bundle
+    "evaluation and eval": ("import fer_edge.evaluation, fer_edge.training.evaluation_cmd", HEAVY + BACKENDS),
     "live and its server": ("import fer_edge.live, fer_edge.live.server, fer_edge.cli.live_cmd", HEAVY),
     "bench orchestration": ("import fer_edge.bench.core, fer_edge.bench.remote, fer_edge.bench.report, "
                             "fer_edge.cli.bench_cmd", HEAVY + ("onnxruntime", "openvino")),

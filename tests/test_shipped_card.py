@@ -56,14 +56,12 @@ def test_model_card_md_is_rendered_from_the_json(card):
 
 
 def test_tflite_accuracy_regenerates(card, fer2013_csv):
-    """The default model's PrivateTest accuracy, recomputed now through the runtime."""
-    mc = _script("model_card")
-    from fer_edge.data import load_dataset, select
+    """The default model's PrivateTest accuracy, recomputed now by the card's scorer (fer_edge.evaluation)."""
+    from fer_edge.data import load_dataset
+    from fer_edge.evaluation import evaluate
     from fer_edge.runtime import load
 
-    test = select(load_dataset(fer2013_csv, "fer2013"), {"split": "test"})
-    data = {"images": test.images, "labels": test.labels, "names": tuple(test.label_names)}
-    met, _ = mc.score(load(shipped_bundles()["tflite"]), data)
+    met = evaluate(load(shipped_bundles()["tflite"]), load_dataset(fer2013_csv, "fer2013"), {"split": "test"})
     want = card["models"]["tflite-int8"]["results"]["fer2013_privatetest"]
     assert abs(met["accuracy"] - want["accuracy"]) <= TOL
     assert abs(met["macro_f1"] - want["macro_f1"]) <= TOL

@@ -72,8 +72,8 @@ def stage_bundles(bundles: list[str], data: Path, limit: int, runs: int, folder:
     ws_dir = folder.parent / "ws"
     ws_dir.mkdir()
     jobs, truth, _ = stage(targets, Workspace(ws_dir, options), targets[0], options, folder, threads=[1])
-    labels = [y for _, y, _ in truth.values()]
-    if any(y is None or not (y == labels[0]).all() for y in labels):
+    faces = [f for _, f, _ in truth.values()]
+    if any(f is None or list(f.sources) != list(faces[0].sources) for f in faces):
         raise SystemExit("the staged bundles were not scored on the same faces")
     spec = json.loads((folder / "spec.json").read_text())
     for job in spec["jobs"]:

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.bench.evalset import eval_set_for
+from fer_edge.bench.evalset import eval_faces
 from fer_edge.runtime import load
 from fer_edge.shipped import shipped_bundle
 
 
 def main(out: Path, data: str, limit: int, x86: Path | None) -> None:
     clf = load(shipped_bundle(), threads=1)
-    faces = eval_set_for(clf.manifest, data, limit).images
+    faces = np.asarray(eval_faces(clf.manifest, data, limit)[0].images)
     x = clf.preprocess(faces)  # the single-view input (what predict and live feed without TTA)
     run = lambda inputs: np.concatenate([clf.run(inputs[i : i + 64]) for i in range(0, len(inputs), 64)])  # noqa: E731
     np.save(out / "faces.npy", faces)

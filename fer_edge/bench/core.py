@@ -14,14 +14,15 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from ..data import FaceDataset, save_npz
 from ..errors import ConfigError, DataError
 from ..runtime.backends import BACKENDS
 from . import environment, schema
-from .evalset import EvalSet, eval_set_for, provenance_data
+from .evalset import eval_faces, provenance_data
 from .profiles import DEVICES
 from .schema import BenchReport, BenchResult, Latency
 from .targets import Target, convert_reference, read_targets, validation_failure
@@ -104,16 +105,26 @@ def cpu_backends(fmt: str) -> list[str]:
     return [name for name, entry in BACKENDS.items() if fmt in entry.formats]
 
 
+class EvalFiles(NamedTuple):
+    """What the workers of one target get: its evaluation faces (None: not measurable, see ``note``),
+    their description and .npz file, and a .npy sample of faces for timing."""
+
+    faces: FaceDataset | None
+    description: str
+    npz: Path | None
+    sample: Path
+    note: str
+
+
 class Workspace:
     """Temp files shared by the workers of one run: evaluation sets and samples."""
 
     def __init__(self, root: Path, options: BenchOptions):
         self.root = root
         self.options = options
-        self._sets: dict[str, tuple[EvalSet, Path, Path]] = {}
+        self._sets: dict[str, EvalFiles] = {}
 
-    def eval_files(self, target: Target, fallback: Target | None) -> tuple[EvalSet | None, Path | None, Path, str]:
-        """(eval set, its .npz, a sample .npy for timing, note) for one target."""
+    def eval_files(self, target: Target, fallback: Target | None) -> EvalFiles:
         # Peers are scored on the same test set (and selector) as our model.
         manifest = fallback.manifest if (target.role == "baseline" and fallback is not None) else target.manifest
         try:
@@ -123,20 +134,18 @@ class Workspace:
             key = json.dumps([self.options.data or prov.get("path"), prov.get("test"), self.options.limit],
                              sort_keys=True, default=str)
             if key not in self._sets:
-                es = eval_set_for(manifest, self.options.data, self.options.limit)
+                faces, description = eval_faces(manifest, self.options.data, self.options.limit)
                 i = len(self._sets)
-                npz = es.save(self.root / f"eval{i}.npz")
                 sample = self.root / f"sample{i}.npy"
-                np.save(sample, es.images[: max(1, min(32, self.options.batch))])
-                self._sets[key] = (es, npz, sample)
-            es, npz, sample = self._sets[key]
-            return es, npz, sample, ""
+                np.save(sample, np.asarray(faces.images[: max(1, min(32, self.options.batch))]))
+                self._sets[key] = EvalFiles(faces, description, save_npz(faces, self.root / f"eval{i}.npz"), sample, "")
+            return self._sets[key]
         except DataError as exc:
             sample = self.root / "sample-random.npy"
             if not sample.exists():
                 # No data: time on fixed random faces; accuracy is then not measured.
                 np.save(sample, np.random.default_rng(0).integers(0, 256, (32, 48, 48), dtype=np.uint8))
-            return None, None, sample, f"accuracy not measured: {exc}"
+            return EvalFiles(None, "", None, sample, f"accuracy not measured: {exc}")
 
 
 def _run_worker(spec: dict[str, Any], root: Path, index: int | str, timeout: float, device: str) -> dict[str, Any]:
@@ -239,11 +248,11 @@ def _failed_rows(t: Target, device: str) -> list[BenchResult]:
 
 def _measure(t: Target, backend: str, device: str, threads: int | None, ws: Workspace, first_model: Target | None,
              options: BenchOptions, evaluate: bool, index: int | str, extra_spec: dict[str, Any] | None = None) -> BenchResult:
-    es, npz, sample, note = ws.eval_files(t, first_model)
+    ev = ws.eval_files(t, first_model)
     spec = {
         "bundle": str(t.folder), "backend": backend, "threads": threads, "warmup": options.warmup,
-        "runs": options.runs, "batch": options.batch, "sample": str(sample), "device": device,
-        "evalset": str(npz) if (npz and evaluate) else None, **(extra_spec or {}),
+        "runs": options.runs, "batch": options.batch, "sample": str(ev.sample), "device": device,
+        "evalset": str(ev.npz) if (ev.npz and evaluate) else None, "eval_set": ev.description, **(extra_spec or {}),
         **({"tta": options.tta} if options.tta else {}),
     }
     res = _run_worker(spec, ws.root, index, options.worker_timeout, device)
@@ -253,8 +262,8 @@ def _measure(t: Target, backend: str, device: str, threads: int | None, ws: Work
     row = _row(t, backend, device, threads, status=schema.FAILED_VALIDATION if vfail else schema.OK, error=vfail,
                timing=environment.timing_label())  # 'emulated' under qemu: never a device timing
     _apply(row, res)
-    if note:
-        row.notes.append(note)
+    if ev.note:
+        row.notes.append(ev.note)
     tta = res.get("info", {}).get("tta", "none")
     if tta != "none":  # e2e latency and accuracy average the views; `latency` stays one view
         row.notes.append(f"test-time augmentation: {tta}")

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..bundle import MANIFEST, InputSpec
 from ..errors import ConfigError
-from ..metrics import classification_metrics
+from ..evaluation import nameable, score
 from . import schema
 from .profiles import load_profile
 from .runner import EXIT_MISSING, MARKER
@@ -93,7 +93,7 @@ def stage(targets, ws, first_model, options, folder: Path, threads: list[int], f
     machine = machine_key(options)
     rows: list[BenchResult] = []
     jobs: list[dict[str, Any]] = []
-    truth: dict[str, tuple[Any, np.ndarray | None, str]] = {}
+    truth: dict[str, tuple[Any, Any, str]] = {}
     for t in targets:
         if not t.ok:
             rows.append(_row(t, "-", None, machine, status=schema.FAILED, error=t.error))
@@ -105,18 +105,16 @@ def stage(targets, ws, first_model, options, folder: Path, threads: list[int], f
             continue
         jid = f"b{len(jobs)}"
         (folder / jid).mkdir()
-        es, _, sample, note = ws.eval_files(t, first_model)
-        if es is not None:
-            images, y = es.for_labels(t.manifest.labels)
-        else:
-            images, y = np.load(sample), None
+        ev = ws.eval_files(t, first_model)
+        faces = nameable(ev.faces, t.manifest.labels)[0] if ev.faces is not None else None
+        images = np.asarray(faces.images) if faces is not None else np.load(ev.sample)
         np.save(folder / jid / "inputs.npy", model_input_u8(t.manifest.input, images))
         for name in t.manifest.files:
             shutil.copyfile(t.folder / name, folder / jid / name)
         shutil.copyfile(t.folder / MANIFEST, folder / jid / MANIFEST)
         jobs.append({"id": jid, "model": f"{jid}/{t.manifest.model_file}", "manifest": f"{jid}/{MANIFEST}",
                      "inputs": f"{jid}/inputs.npy", "threads": threads})
-        truth[jid] = (t, y, es.description if es is not None else note)
+        truth[jid] = (t, faces, ev.description if faces is not None else ev.note)
     spec = {"jobs": jobs, "warmup": options.warmup, "runs": options.runs, "batch": options.batch}
     (folder / "spec.json").write_text(json.dumps(spec))
     stage_runner(folder)
@@ -128,7 +126,7 @@ def collect(result: dict[str, Any], truth, machine: str) -> list[BenchResult]:
     rows: list[BenchResult] = []
     timing = result["environment"].get("timing") or schema.MEASURED
     for r in result["rows"]:
-        t, y, desc = truth[r["id"]]
+        t, faces, desc = truth[r["id"]]
         if not r.get("ok"):
             rows.append(_row(t, "litert", r.get("threads"), machine, status=schema.FAILED, error=r.get("error", "")))
             continue
@@ -142,10 +140,10 @@ def collect(result: dict[str, Any], truth, machine: str) -> list[BenchResult]:
         row.batch, row.throughput_ips = r["batch"], r["throughput_ips"]
         row.first_inference_ms, row.peak_rss_mb = r["first_inference_ms"], r["peak_rss_mb"]
         row.rss_before_load_mb = r.get("rss_before_load_mb")
-        if "predictions" in r and y is not None:
-            m = classification_metrics(y, np.asarray(r["predictions"]), t.manifest.labels)
+        if "predictions" in r and faces is not None:
+            m = score(faces.labels, np.asarray(r["predictions"]), faces.label_names, t.manifest.labels)
             row.accuracy, row.macro_f1, row.eval_n, row.eval_set = m["accuracy"], m["macro_f1"], m["n"], desc
-        elif y is None:
+        elif faces is None:
             row.notes.append(desc)
         rows.append(row)
     _share_accuracy(rows)

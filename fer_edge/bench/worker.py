@@ -58,18 +58,11 @@ def measure_bundle(spec: dict[str, Any]) -> dict[str, Any]:
     out["info"] = clf.info()
 
     if spec.get("evalset"):
-        from ..metrics import classification_metrics
-        from .evalset import EvalSet
+        from ..data import load_npz
+        from ..evaluation import evaluate
 
-        es = EvalSet.load(Path(spec["evalset"]))
-        images, y = es.for_labels(clf.labels)
-        probs = clf.predict_proba(images, batch_size=64)
-        pred = probs.argmax(1)
-        m = classification_metrics(y, pred, clf.labels)
-        out.update(accuracy=m["accuracy"], macro_f1=m["macro_f1"], eval_n=m["n"], eval_set=es.description)
-        out["predictions"] = pred.tolist()
-        if spec.get("save_probs"):
-            np.save(spec["save_probs"], probs)
+        m = evaluate(clf, load_npz(spec["evalset"]))
+        out.update(accuracy=m["accuracy"], macro_f1=m["macro_f1"], eval_n=m["n"], eval_set=spec["eval_set"])
     return out
 
 

@@ -59,7 +59,8 @@ def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, s
 @click.option("--out", default=None, type=click.Path(), help="Folder for metrics.json, plots and report.md.")
 @click.option("--json", "as_json", is_flag=True)
 def eval_cmd(model, data_path, kind, split, protocol, labels, input_norm, color, interpolation, out, as_json):
-    """Evaluate a model file or bundle on a dataset: accuracy, macro-F1, per-class, confusion, t-SNE."""
+    """Evaluate a bundle of any format (a train run, a converted TFLite/ONNX/OpenVINO bundle) or a plain
+    Keras file on a dataset: accuracy, macro-F1, per-class, confusion (t-SNE for Keras models)."""
     from ..training.evaluation_cmd import evaluate_model
 
     res = evaluate_model(model, data_path, kind=kind, split=split, protocol=protocol, labels=labels,

@@ -14,9 +14,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..bundle import InputSpec
-from ..data import FaceDataset, load_dataset
+from ..data import FaceDataset, load_dataset, provenance_dataset, select_role
 from ..errors import ConfigError, DataError
-from .datasource import dataset_for, role
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
 
@@ -131,7 +130,7 @@ def from_folder(path: Path, spec: InputSpec, size: int, seed: int = 0) -> Calibr
     )
 
 
-def build_calibration(source, calib: str | Path | None, size: int, cache: dict | None = None) -> CalibrationSet:
+def build_calibration(source, calib: str | Path | None, size: int) -> CalibrationSet:
     """Calibration images for ``source``: ``calib`` (folder or dataset file) or the run's training selector.
 
     Never the test split: the default comes from provenance["data"]["train"].
@@ -155,7 +154,7 @@ def build_calibration(source, calib: str | Path | None, size: int, cache: dict |
             f"{source.path}: int8 needs calibration images; pass --calib DATA (a folder of face images or a "
             "dataset file), or convert the `fer-edge train` run folder, whose manifest names its training data"
         )
-    ds = role(dataset_for(data, source.run_dir, cache), data, "train")
+    ds = select_role(provenance_dataset(data, source.run_dir), data, "train")
     return from_dataset(ds, source.input, size, f"{data['path']} train selector {data.get('train')}")
 
 

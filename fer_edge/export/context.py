@@ -13,8 +13,9 @@ from typing import Any, Callable
 
 from ..bundle import SCHEMA
 from ..errors import ModelError, first_line
+from ..runtime.keras_backend import output_kind
 from .calibration import CalibrationSet
-from .source import SourceModel, output_kind
+from .source import SourceModel
 
 
 @dataclass

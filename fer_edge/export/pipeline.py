@@ -18,15 +18,16 @@ from typing import Any, Callable
 
 from ..atomic import atomic_dir, write_json
 from ..bundle import Manifest, write_bundle
+from ..data import provenance_dataset
 from ..errors import ConfigError, FerEdgeError, require_extras
+from ..evaluation import select_faces
 from ..formats import EXPORT_FORMATS, check_precision, extras_to_convert, get_format
 from ..quantization import get_quant
 from .calibration import build_calibration
 from .context import ExportContext
-from .datasource import dataset_for, role
 from .profiles import load_profile
 from .retention import Reference, evaluate_bundle, summary
-from .source import SourceModel, int8_risk, load_source
+from .source import int8_risk, load_source
 
 DEFAULT_CALIB_SIZE = 300
 # The float model's test outputs, reused when one process converts the same model several times.
@@ -157,7 +158,6 @@ def convert(
         report.warnings.append(risk)
         say(f"warning: {risk}")
 
-    cache: dict = {}
     ref = None
     if evaluate and source.data is not None:
         say("evaluating the float Keras model on the test selection")
@@ -165,9 +165,8 @@ def convert(
         key = (source.sha256, json.dumps(data, sort_keys=True, default=str))
         ref = _REFERENCES.get(key)
         if ref is None:
-            test = role(dataset_for(data, source.run_dir, cache), data, "test")
-            ref = Reference.from_keras(source.model, source.input, test.images, test.labels, test.label_names,
-                                       data.get("test"), str(data["path"]))
+            test = select_faces(provenance_dataset(data, source.run_dir), "test", data)
+            ref = Reference.from_keras(source, test, data.get("test"), str(data["path"]))
             _REFERENCES.clear()  # one model's reference at a time
             _REFERENCES[key] = ref
         report.reference = {"accuracy": ref.metrics["accuracy"], "macro_f1": ref.metrics["macro_f1"], "n": ref.metrics["n"]}
@@ -187,7 +186,7 @@ def convert(
         def calibration():
             if "calib" not in shared:
                 say(f"building the calibration set ({size} images)")
-                shared["calib"] = build_calibration(source, calib, size, cache)
+                shared["calib"] = build_calibration(source, calib, size)
             return shared["calib"]
 
         if get_quant(precision).needs_calibration:
@@ -247,7 +246,7 @@ def _convert_one(
             write_bundle(tmp, manifest, result.model_files)
             art.size_bytes = sum((tmp / name).stat().st_size for name in result.model_files)
             if ref is not None:
-                say(f"  evaluating {fmt}-{ctx.precision} through the runtime on {len(ref.labels)} test faces")
+                say(f"  evaluating {fmt}-{ctx.precision} through the runtime on {len(ref.faces)} test faces")
                 ret = evaluate_bundle(tmp, ref)
                 art.retention = ret
                 drop = -ret["accuracy_delta_pp"]

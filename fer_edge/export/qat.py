@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data import provenance_dataset, select_role
 from ..errors import ModelError, require
 from .calibration import stratified_indices
 from .context import ExportContext, ExportResult
-from .datasource import dataset_for, role
 
 DEFAULTS = {"epochs": 1, "learning_rate": 1e-5, "batch_size": 64, "train_size": 6000,
             "ema_decay": 0.9, "range_warmup_epochs": 3}
@@ -75,7 +75,7 @@ def export_tflite_qat(ctx: ExportContext, out_dir: Path) -> ExportResult:
             weights[f"{layer.name}::n"] = np.array(len(ws))
             weights.update({f"{layer.name}::{i}": w for i, w in enumerate(ws)})
     np.savez(work / "weights.npz", **weights)
-    train = role(dataset_for(src.data, src.run_dir), src.data, "train")
+    train = select_role(provenance_dataset(src.data, src.run_dir), src.data, "train")
     idx = stratified_indices(train.labels, int(opts["train_size"]), seed=1)
     calib = ctx.calibration().x
     reference = src.model.predict(calib, verbose=0)

@@ -1,4 +1,5 @@
-"""Accuracy retention of a converted artifact, measured through fer_edge.runtime (not TensorFlow)."""
+"""Accuracy retention of a converted artifact: the float model and the artifact scored by
+fer_edge.evaluation on the same test faces, and how closely their outputs agree."""
 
 from __future__ import annotations
 
@@ -9,43 +10,39 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import agreement, classification_metrics
+from ..data import FaceDataset
+from ..evaluation import evaluate
+from ..metrics import agreement
 
 
 @dataclass
 class Reference:
     """The float Keras model's outputs on the test selection, computed once per convert run."""
 
-    images: np.ndarray  # uint8 test faces, as the runtime receives them
-    labels: np.ndarray
-    label_names: list[str]
+    faces: FaceDataset  # the test faces, as the runtime receives them
     probs: np.ndarray
     metrics: dict[str, Any]
     selector: dict[str, Any]
     source: str
 
     @classmethod
-    def from_keras(cls, model, spec, images, labels, label_names, selector, source, batch: int = 256) -> "Reference":
-        x = spec.preprocess(images)
-        probs = np.asarray(model.predict(x, batch_size=batch, verbose=0), dtype=np.float32)
-        if probs.min() < 0 or not np.allclose(probs.sum(1), 1, atol=1e-3):  # a logits head
-            from ..runtime.classifier import softmax
+    def from_keras(cls, source, faces: FaceDataset, selector, data_path: str) -> "Reference":
+        """``source``: the convert's SourceModel (its Keras model in memory, its input spec and labels)."""
+        from ..runtime.keras_backend import keras_classifier
 
-            probs = softmax(probs)
-        metrics = classification_metrics(labels, probs.argmax(1), label_names)
-        return cls(images, labels, list(label_names), probs, metrics, selector, source)
+        clf = keras_classifier(source.model, source.input, source.labels, source.run_dir or source.path.parent)
+        metrics, probs = evaluate(clf, faces, return_probs=True)  # the batch size the artifacts get
+        return cls(faces, probs, metrics, selector, data_path)
 
 
 def evaluate_bundle(folder: Path, ref: Reference, **load_kwargs) -> dict[str, Any]:
-    """Run the bundle on the reference's test faces through the runtime and compare."""
+    """Score the bundle on the reference's test faces through the runtime and compare."""
     from ..runtime import load
 
     clf = load(folder, **load_kwargs)
     t0 = time.perf_counter()
-    probs = clf.predict_proba(ref.images)
+    m, probs = evaluate(clf, ref.faces, return_probs=True)
     seconds = time.perf_counter() - t0
-    m = classification_metrics(ref.labels, probs.argmax(1), ref.label_names)
-    agree = agreement(probs, ref.probs)
     return {
         "n": m["n"],
         "accuracy": m["accuracy"],
@@ -54,7 +51,7 @@ def evaluate_bundle(folder: Path, ref: Reference, **load_kwargs) -> dict[str, An
         "reference_macro_f1": ref.metrics["macro_f1"],
         "accuracy_delta_pp": 100.0 * (m["accuracy"] - ref.metrics["accuracy"]),
         "macro_f1_delta_pp": 100.0 * (m["macro_f1"] - ref.metrics["macro_f1"]),
-        **agree,
+        **agreement(probs, ref.probs),
         "test_data": ref.source,
         "test_selector": ref.selector,
         "runtime": clf.info(),

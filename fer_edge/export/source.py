@@ -137,13 +137,3 @@ def int8_risk(model) -> str | None:
             "EfficientNet-Lite0 or MobileNetV2 recipe (ReLU6, no SE) for int8"
         )
     return None
-
-
-def output_kind(model) -> str:
-    """"probabilities" when the last layer is a softmax, else "logits" (the runtime then applies softmax)."""
-    last = model.layers[-1]
-    act = getattr(last, "activation", None)
-    name = getattr(act, "__name__", "")
-    if name == "softmax" or type(last).__name__ == "Softmax":
-        return "probabilities"
-    return "logits"

@@ -91,6 +91,10 @@ class Classifier:
             )
         return softmax(out) if self._logits else out
 
+    def with_tta(self, tta: str) -> "Classifier":
+        """This classifier with other test-time views (the same backend: nothing is reloaded)."""
+        return self if tta == self.tta else Classifier(self.bundle, self.backend, self.backend_name, tta=tta)
+
     def preprocess(self, faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """uint8 face crops (a list of any sizes, or a batch array) -> float32 (N,h,w,c)."""
         if isinstance(faces, np.ndarray):

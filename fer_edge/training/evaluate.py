@@ -1,34 +1,22 @@
-"""Predictions and metrics for a trained model on prepared arrays."""
+"""A trained Keras model's raw outputs (feature caches, t-SNE) and its float32 twin for export.
+Scores and metrics: fer_edge.evaluation."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
-
 import numpy as np
 
-from ..metrics import classification_metrics
+from ..bundle import InputSpec
 
 
-def predict(model, x_uint8: np.ndarray, scale: tuple[float, tuple[float, ...]], batch: int = 256) -> np.ndarray:
-    """Softmax probabilities for uint8 model-input pixels."""
-    out = []
-    s, off = scale
-    offv = np.asarray(off, np.float32)
-    for i in range(0, len(x_uint8), batch):
-        xb = x_uint8[i : i + batch].astype(np.float32)
-        if s != 1.0:
-            xb *= np.float32(s)
-        if np.any(offv != 0):
-            xb -= offv
-        out.append(np.asarray(model(xb, training=False)))
-    return np.concatenate(out) if out else np.zeros((0, model.output_shape[-1]), np.float32)
+def predict(model, x: np.ndarray, spec: InputSpec | None = None, batch: int = 256) -> np.ndarray:
+    """Outputs of ``model``, batch by batch: ``x`` uint8 at the model's input size normalized by
+    ``spec`` (training arrays), or float32 model input without ``spec``. Scores and metrics come
+    from fer_edge.evaluation; this feeds feature caches and t-SNE."""
+    def prepared(xb):
+        return spec.normalize(xb.astype(np.float32)) if spec is not None else xb
 
-
-def predict_views(model, spec, x_resized: np.ndarray, scale, tta: str = "none", batch: int = 256) -> np.ndarray:
-    """Probabilities for resized uint8 faces, averaged over the test-time views of ``tta``
-    (``InputSpec.views``: the runtime averages the same views)."""
-    views = spec.views(x_resized, tta)
-    return np.mean([predict(model, np.ascontiguousarray(v), scale, batch) for v in views], axis=0)
+    out = [np.asarray(model(prepared(x[i : i + batch]), training=False)) for i in range(0, len(x), batch)]
+    return np.concatenate(out) if out else np.zeros((0, *model.output_shape[1:]), np.float32)
 
 
 def float32_model(model):
@@ -63,25 +51,13 @@ def float32_model(model):
     return clean
 
 
-def metrics_for(probs: np.ndarray, y: np.ndarray, labels: Sequence[str], model_labels: Sequence[str] | None = None) -> dict[str, Any]:
-    """Metrics in the dataset's label order; the model's label order may differ (cross-dataset)."""
-    model_labels = list(model_labels or labels)
-    pred_names = np.asarray(model_labels)[probs.argmax(1)]
-    # Predictions of a class the dataset lacks (e.g. "neutral" on CK+) count as errors.
-    names = list(labels) + [n for n in model_labels if n not in labels]
-    index = {n: i for i, n in enumerate(names)}
-    y_pred = np.array([index[n] for n in pred_names], dtype=np.int64)
-    m = classification_metrics(y, y_pred, names)
-    m["model_labels"] = model_labels
-    return m
-
-
-def features(model, x_uint8: np.ndarray, scale, limit: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(penultimate features, chosen indices) of up to ``limit`` samples (for t-SNE)."""
+def features(model, spec: InputSpec, faces: np.ndarray, limit: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(penultimate features, chosen indices) of up to ``limit`` uint8 faces (for t-SNE), each
+    preprocessed by ``spec`` (the centre view)."""
     from .models import penultimate
 
-    idx = np.arange(len(x_uint8))
+    idx = np.arange(len(faces))
     if len(idx) > limit:
         idx = np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
-    feat = predict(penultimate(model), x_uint8[idx], scale)
+    feat = predict(penultimate(model), spec.preprocess(np.asarray(faces[idx])))
     return feat.reshape(len(idx), -1), idx

@@ -1,4 +1,5 @@
-"""`fer-edge eval`: a model file or bundle on a dataset -> metrics.json, plots, report.md."""
+"""`fer-edge eval`: a bundle of any format, or a plain Keras model file, on a dataset ->
+metrics.json, plots, report.md. Scoring is fer_edge.evaluation's, as everywhere else."""
 
 from __future__ import annotations
 
@@ -6,14 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..atomic import atomic_dir, write_json
-from ..bundle import MANIFEST, InputSpec, read_bundle
-from ..data.dataset import select
-from ..errors import ConfigError, ModelError, require_extras
+from ..bundle import MANIFEST, InputSpec
+from ..data import load_dataset
+from ..errors import ConfigError, ModelError, require, require_extras
+from ..evaluation import evaluate, nameable, select_faces
 from ..labels import FER7, canonical, label_set
-from . import data as tdata
 
 NORMS = {"none": (1.0, (0.0,)), "unit": (1 / 255.0, (0.0,)), "tanh": (2 / 255.0, (1.0,))}
 
@@ -28,18 +27,19 @@ def _load_keras(path: Path):
         raise ModelError(f"{path}: cannot load as a Keras model ({type(exc).__name__}: {str(exc)[:200]})") from exc
 
 
-def _model_and_spec(model_path: Path, labels, input_norm, color, interpolation):
-    """(keras model, InputSpec, labels, bundle provenance or None)."""
+def _classifier(model_path: Path, labels, input_norm, color, interpolation):
+    """(classifier, its Keras model or None (t-SNE needs one), the bundle's provenance["data"] or None)."""
     if model_path.is_dir() or model_path.name == MANIFEST:
-        bundle = read_bundle(model_path)
-        if bundle.manifest.format != "keras":
-            raise ModelError(
-                f"{bundle.folder}: format {bundle.manifest.format!r}; `fer-edge eval` runs Keras bundles "
-                "(use `fer-edge bench` for converted models)"
-            )
-        return _load_keras(bundle.model_path), bundle.manifest.input, list(bundle.labels), bundle.manifest.provenance
+        from ..runtime import load
+
+        clf = load(model_path)  # any format; a `fer-edge train` run through the keras backend
+        data = clf.manifest.provenance.get("data")
+        return clf, getattr(clf.backend, "model", None), data if isinstance(data, dict) else None
     if not model_path.is_file():
         raise ModelError(f"{model_path}: no such model file or bundle")
+    require_extras(["train"], "fer-edge eval MODEL.keras")
+    from ..runtime.keras_backend import keras_classifier
+
     model = _load_keras(model_path)
     shape = model.input_shape
     if isinstance(shape, list):
@@ -59,7 +59,7 @@ def _model_and_spec(model_path: Path, labels, input_norm, color, interpolation):
     k = model.output_shape[-1]
     if len(names) != k:
         raise ConfigError(f"{model_path}: model has {k} outputs but --labels gives {len(names)} ({names})")
-    return model, spec, names, None
+    return keras_classifier(model, spec, names, model_path.parent, model_path.name), model, None
 
 
 def evaluate_model(
@@ -77,71 +77,73 @@ def evaluate_model(
 ) -> dict[str, Any]:
     import warnings
 
-    require_extras(["train"], "fer-edge eval")
-    from .evaluate import features, metrics_for, predict
-    from . import report
-
     # Keras notes that a model's named input received a plain tensor: noise here.
     warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+    if out:
+        require("matplotlib", "train", "fer-edge eval --out (plots)")
     model_path = Path(model)
-    keras_model, spec, model_labels, prov = _model_and_spec(model_path, labels, input_norm, color, interpolation)
-    ds, kind = tdata.load(data_path, kind)
-    # Compare on the labels both sides know (e.g. CK+ contempt has no FER2013 class).
-    keep = tuple(n for n in ds.label_names if n in model_labels)
-    if not keep:
-        raise ConfigError(f"{data_path}: none of its labels {ds.label_names} are model labels {model_labels}")
-    dropped = [n for n in ds.label_names if n not in keep]
-    ds = ds.with_labels(keep) if keep != tuple(ds.label_names) else ds
+    clf, keras_model, prov = _classifier(model_path, labels, input_norm, color, interpolation)
+    ds = load_dataset(data_path, kind)
+    kind = kind or ds.info.get("kind", ds.name)
 
     protocol = protocol or ("split" if split else "bundle" if prov and _same_data(prov, data_path) else "split")
     if protocol == "bundle":
-        if not prov or "data" not in prov:
+        if not prov:
             raise ConfigError(f"{model_path}: not a bundle with a stored test selector; use --protocol split")
-        selector = prov["data"]["test"]
-        if prov["data"].get("subset"):  # quick runs reduce the dataset before selecting (data.select_role)
-            ds = select(ds, prov["data"]["subset"])
+        selection, selector = "test", prov.get("test") or {"split": "test"}
     elif protocol == "all":
-        selector = {}
+        selection = selector = None
     else:
         split = split or "test"
-        selector = {"split": split}
+        selection = selector = {"split": split}
         if split in ("train", "val", "test") and split not in ds.roles and split not in set(ds.splits.tolist()):
-            selector = {}  # datasets without splits (CK+, JAFFE): every image is test data
-            split = "all (dataset has no splits)"
-    part = select(ds, selector) if selector else ds
-    scale = (float(spec.scale), tuple(float(o) for o in spec.offset))
-    x = np.asarray(tdata.to_input(part, spec))  # a shard cache is read into memory here (the selected faces)
-    probs = predict(keras_model, x, scale)
-    m = metrics_for(probs, part.labels, keep, model_labels)
+            selection = selector = None  # datasets without splits (CK+, JAFFE): every image is test data
+    m = evaluate(clf, ds, selection, provenance=prov)
     summary = {
         "model": str(model_path),
         "data": str(data_path),
         "kind": kind,
         "selection": selector or "all",
-        "dropped_labels": dropped,
+        "dropped_labels": m["dropped_labels"],
         "accuracy": m["accuracy"],
         "macro_f1": m["macro_f1"],
         "n": m["n"],
     }
-    result = {"summary": summary, "test": m, "input": spec.to_dict()}
+    result = {"summary": summary, "test": m, "input": clf.input_spec.to_dict()}
     if out:
-        with atomic_dir(out, overwrite=True) as tmp:
-            write_json(tmp / "metrics.json", result)
-            (tmp / "plots").mkdir()
-            report.plot_confusion(m, tmp / "plots" / "confusion_test.png", "test")
-            feat, idx = features(keras_model, x, scale, tsne_samples)
-            report.plot_tsne(feat, part.labels[idx], keep, tmp / "plots" / "tsne_test.png",
-                             f"t-SNE of penultimate features (n={len(idx)})")
-            report.write_report(tmp / "report.md", f"Evaluation of {model_path.name}", {
-                "model": str(model_path), "data": f"{data_path} ({kind})", "selection": str(selector or "all"),
-                "input": f"{spec.shape} {spec.color}, scale {spec.scale:.5f} offset {list(spec.offset)}",
-                **({"dropped labels": ", ".join(dropped)} if dropped else {}),
-            }, {"test": m}, [])
+        _write_outputs(Path(out), result, clf, keras_model, ds, selection, prov, tsne_samples)
     return result
+
+
+def _write_outputs(out: Path, result, clf, keras_model, ds, selection, prov, tsne_samples: int) -> None:
+    from . import report
+
+    s, m, spec = result["summary"], result["test"], clf.input_spec
+    notes = []
+    with atomic_dir(out, overwrite=True) as tmp:
+        write_json(tmp / "metrics.json", result)
+        (tmp / "plots").mkdir()
+        report.plot_confusion(m, tmp / "plots" / "confusion_test.png", "test")
+        if keras_model is not None:
+            from .evaluate import features
+
+            faces = nameable(select_faces(ds, selection, prov), clf.labels)[0]
+            feat, idx = features(keras_model, spec, faces.images, tsne_samples)
+            report.plot_tsne(feat, faces.labels[idx], faces.label_names, tmp / "plots" / "tsne_test.png",
+                             f"t-SNE of penultimate features (n={len(idx)})")
+        else:
+            notes.append(f"no t-SNE plot: it needs the Keras model's features; this bundle is "
+                         f"{clf.manifest.format}-{clf.manifest.precision}")
+        report.write_report(tmp / "report.md", f"Evaluation of {Path(s['model']).name}", {
+            "model": s["model"], "runtime": f"{clf.backend_name} ({clf.manifest.format}-{clf.manifest.precision})",
+            "data": f"{s['data']} ({s['kind']})", "selection": str(s["selection"]),
+            "input": f"{spec.shape} {spec.color}, scale {spec.scale:.5f} offset {list(spec.offset)}",
+            **({"dropped labels": ", ".join(s["dropped_labels"])} if s["dropped_labels"] else {}),
+        }, {"test": m}, notes)
 
 
 def _same_data(prov: dict[str, Any], data_path) -> bool:
     try:
-        return Path(prov["data"]["path"]).resolve() == Path(data_path).resolve()
+        return Path(prov["path"]).resolve() == Path(data_path).resolve()
     except (KeyError, TypeError):
         return False

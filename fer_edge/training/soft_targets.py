@@ -113,11 +113,6 @@ def teacher_distribution(teacher_paths: list[str], train_faces, selectors: dict[
                          temperature: float, tta: str, log: Callable[[str], None]) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """The teachers' averaged, temperature-softened probabilities on the training faces, and
     each teacher's provenance (path, model sha256, recipe, its own val/test accuracy)."""
-    import keras
-
-    from .data import to_input
-    from .evaluate import predict_views
-
     if temperature <= 0:
         raise ConfigError(f"[distill] temperature must be > 0, not {temperature}")
     probs, records = [], []
@@ -125,12 +120,10 @@ def teacher_distribution(teacher_paths: list[str], train_faces, selectors: dict[
         tp = Path(tp)
         m = _teacher(tp, selectors, labels)
         try:  # before the teacher's predictions: e.g. ten_crop of a teacher without a crop
-            spec = InputSpec.from_dict({**m["input"], "tta": tta})
+            InputSpec.from_dict({**m["input"], "tta": tta})
         except ModelError as exc:
             raise ConfigError(f"{tp}: [distill] tta {tta!r} does not fit this teacher's input ({exc})") from None
-        model = keras.models.load_model(tp / m["model_file"], compile=False)
-        x = to_input(train_faces, spec)
-        p = predict_views(model, spec, x, (float(spec.scale), tuple(spec.offset)), tta)
+        p = _teacher_classifier(tp, m, tta).predict_proba(train_faces.images, batch_size=256)
         p = np.power(np.clip(p, 1e-12, 1.0), 1.0 / temperature)  # softmax(logits / T)
         probs.append(p / p.sum(1, keepdims=True))
         records.append({
@@ -181,22 +174,25 @@ def build(recipe_data: dict[str, Any], train_part, selectors: dict[str, Any], la
     return target.astype(np.float32), used
 
 
-def ensemble_metrics(teacher_paths: list[str], task, labels: list[str], tta: str) -> dict[str, Any]:
-    """Accuracy and macro-F1 of the teachers' averaged probabilities on the task's val and test faces."""
+def _teacher_classifier(path, manifest: dict[str, Any], tta: str):
+    """A teacher run as a runtime Classifier (its own preprocessing and views), on the trainer's device."""
     import keras
 
-    from .data import to_input
-    from .evaluate import metrics_for, predict_views
+    from ..runtime.keras_backend import keras_classifier
+
+    model = keras.models.load_model(Path(path) / manifest["model_file"], compile=False)
+    return keras_classifier(model, InputSpec.from_dict(manifest["input"]), manifest["labels"], path, tta=tta)
+
+
+def ensemble_metrics(teacher_paths: list[str], task, labels: list[str], tta: str) -> dict[str, Any]:
+    """Accuracy and macro-F1 of the teachers' averaged probabilities on the task's val and test faces."""
+    from ..evaluation import evaluate, score, select_faces
 
     out: dict[str, Any] = {"teachers": [str(p) for p in teacher_paths], "tta": tta}
+    teachers = [_teacher_classifier(tp, json.loads((Path(tp) / MANIFEST).read_text()), tta) for tp in teacher_paths]
     for split, part in (("val", task.val), ("test", task.test)):
-        probs = []
-        for tp in teacher_paths:
-            m = json.loads((Path(tp) / MANIFEST).read_text())
-            spec = InputSpec.from_dict(m["input"])
-            model = keras.models.load_model(Path(tp) / m["model_file"], compile=False)
-            x = to_input(part.faces, spec)
-            probs.append(predict_views(model, spec, x, (float(spec.scale), tuple(spec.offset)), tta))
-        res = metrics_for(np.mean(probs, axis=0), part.y, labels)
+        faces = select_faces(part.faces)  # the faces each teacher is scored on (hard labels)
+        probs = np.mean([evaluate(t, faces, batch_size=256, return_probs=True)[1] for t in teachers], axis=0)
+        res = score(faces.labels, probs.argmax(1), faces.label_names, labels)
         out[split] = {"accuracy": res["accuracy"], "macro_f1": res["macro_f1"]}
     return out

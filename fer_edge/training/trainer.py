@@ -21,6 +21,7 @@ import numpy as np
 
 from ..atomic import write_json
 from ..bundle import MANIFEST, InputSpec, Manifest, write_bundle
+from ..data import FaceDataset, load_dataset
 from ..face.framing import dataset_framing
 from ..errors import ConfigError, FerEdgeError, require_extras
 from ..metrics import classification_metrics
@@ -72,9 +73,10 @@ def train(
     seeded holdout selectors stored in provenance, so the splits stay re-creatable.
     """
     require_extras(["train"], "fer-edge train")
-    from . import distribute  # --strategy / [train] strategy, and the replica rule for batch and lr
+    from . import distribute, soft_targets  # distribute: --strategy and the replica rule for batch and lr
 
     # Before touching --out: a bad strategy or TF_CONFIG must not cost an existing run folder.
+    soft_targets.weights(recipe.data)  # e.g. a [distill] recipe without --teacher, before the data loads
     strategy = distribute.strategy_for(distribute.strategy_name(recipe, strategy_name), log)
     recipe = distribute.scaled(recipe, strategy)
     out = Path(out)
@@ -179,7 +181,9 @@ def _center(x: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 
 def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, seed, resume, strategy, log) -> dict[str, Any]:
-    from .evaluate import features, float32_model, metrics_for, predict, predict_views
+    from ..evaluation import evaluate
+    from ..runtime.keras_backend import keras_classifier
+    from .evaluate import features, float32_model
     from .fitloop import fit
     from . import report
 
@@ -222,27 +226,24 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
     train_secs = time.time() - t0
     epoch_secs = [r["seconds"] for r in history if "seconds" in r]
     rates = [r["images_per_second"] for r in history if "images_per_second" in r]
-    # Everything below (metrics, report, the saved model) uses the float32 model that is exported.
+    # Everything below (metrics, report, the saved model) uses the float32 model that is exported,
+    # scored like its bundle will be: fer_edge.evaluation through the runtime's Classifier.
     model = float32_model(model)
-
-    metrics: dict[str, Any] = {}
-    probs = {}
-    for split, part in (("val", task.val), ("test", task.test)):
-        probs[split] = predict_views(model, spec, part.x, scale, spec.tta)
-        metrics[split] = metrics_for(probs[split], part.y, labels)
+    clf = keras_classifier(model, spec, labels, folder, folder.name)
+    parts = {"val": _scored_faces(task.val, labels, spec), "test": _scored_faces(task.test, labels, spec)}
+    metrics: dict[str, Any] = {split: evaluate(clf, faces, batch_size=256) for split, faces in parts.items()}
     if spec.crop:  # each test-time augmentation, measured (the bundle's own tta is in val/test)
         metrics["tta"] = {}
         # a crop as large as the face has no corner crops: ten_crop would raise after training
         whole = tuple(spec.crop) == tuple(spec.size)
         for mode in ("none", "flip") if whole else ("none", "flip", "ten_crop"):
-            metrics["tta"][mode] = {
-                split: {key: metrics_for(predict_views(model, spec, part.x, scale, mode), part.y, labels)[key]
-                        for key in ("accuracy", "macro_f1")}
-                for split, part in (("val", task.val), ("test", task.test))}
+            runs = {split: metrics[split] if mode == clf.tta else evaluate(clf, faces, tta=mode, batch_size=256)
+                    for split, faces in parts.items()}
+            metrics["tta"][mode] = {split: {key: m[key] for key in ("accuracy", "macro_f1")} for split, m in runs.items()}
     if soft_used.get("distill"):  # the teachers' own ensemble is a row of the study
         metrics["teacher_ensemble"] = soft_targets.ensemble_metrics(
             [t["path"] for t in soft_used["distill"]["teachers"]], task, labels, soft_used["distill"]["tta"])
-    cross = _cross(recipe, model, spec, scale, labels, log)
+    cross = _cross(recipe, clf, log)
     if cross:
         metrics["cross"] = cross
     metrics["summary"] = {
@@ -267,8 +268,8 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
     report.plot_confusion(metrics["val"], plots / "confusion_val.png", "validation")
     report.plot_confusion(metrics["test"], plots / "confusion_test.png", "test")
     n_tsne = int(recipe.section("report").get("tsne_samples", 1500))
-    feat, idx = features(model, _center(task.test.x, spec), scale, n_tsne, seed)
-    report.plot_tsne(feat, task.test.y[idx], labels, plots / "tsne_test.png",
+    feat, idx = features(model, spec, parts["test"].images, n_tsne, seed)
+    report.plot_tsne(feat, parts["test"].labels[idx], labels, plots / "tsne_test.png",
                      f"t-SNE of penultimate features (test, n={len(idx)})", seed)
     _save_model(model, folder / "model.keras")
 
@@ -334,10 +335,20 @@ def _save_model(model, path: Path) -> None:
     tmp.replace(path)
 
 
-def _cross(recipe, model, spec, scale, labels, log) -> dict[str, Any]:
+def _scored_faces(part, labels: list[str], spec: InputSpec) -> FaceDataset:
+    """The faces a split is scored on: its selected samples; for protocols that keep only model
+    inputs (augment_then_split), those inputs (in the model's colour: BGR ones are handed back as
+    RGB, which the classifier converts)."""
+    if part.faces is not None:
+        return part.faces
+    x = np.asarray(part.x)[..., ::-1] if spec.color == "bgr" else np.asarray(part.x)
+    return FaceDataset("model inputs", x, part.y, tuple(labels), np.full(len(x), "all"), np.full(len(x), ""))
+
+
+def _cross(recipe, clf, log) -> dict[str, Any]:
     """Cross-dataset tests named in the recipe's [[eval.cross]] tables (name, path, kind, drop, test)."""
     from .. import paths
-    from .evaluate import metrics_for, predict_views
+    from ..evaluation import evaluate
 
     out = {}
     for c in recipe.section("eval").get("cross", []):
@@ -345,16 +356,14 @@ def _cross(recipe, model, spec, scale, labels, log) -> dict[str, Any]:
         if path is None:
             log(f"cross-dataset {c['name']}: {c['path']} not found, skipped")
             continue
-        ds, _ = tdata.load(path, c.get("kind"))
-        if c.get("test"):  # a selector, e.g. {split = "test"}: FER2013's PrivateTest only
-            ds = tdata.pick(ds, c["test"])
-        keep = tuple(n for n in ds.label_names if n not in c.get("drop", []) and n in labels)
-        ds = ds.with_labels(keep)
-        x = tdata.to_input(ds, spec)
-        out[c["name"]] = metrics_for(predict_views(model, spec, x, scale, spec.tta), ds.labels, keep, labels)
-        out[c["name"]]["path"] = str(path)
-        out[c["name"]]["dropped"] = list(c.get("drop", []))
-        log(f"cross-dataset {c['name']}: accuracy {out[c['name']]['accuracy']:.4f} on {len(ds)} images")
+        ds = load_dataset(path, c.get("kind"))
+        drop = list(c.get("drop", []))
+        if drop:
+            ds = ds.with_labels(tuple(n for n in ds.label_names if n not in drop))
+        # test: a selector, e.g. {split = "test"}: FER2013's PrivateTest only
+        out[c["name"]] = m = evaluate(clf, ds, c.get("test"), batch_size=256)
+        m["path"], m["dropped"] = str(path), drop
+        log(f"cross-dataset {c['name']}: accuracy {m['accuracy']:.4f} on {m['n']} images")
     return out
 
 
@@ -365,6 +374,8 @@ def _fit_cached(recipe, model, task, folder, scale, k, seed, resume, log, strate
     from .evaluate import predict
     from .fitloop import fit
     from .models import PREFIX_HEAD
+
+    spec = input_spec(recipe)
 
     stages = recipe.stages
     if any(s.get("trainable", "all") != "head" for s in stages):
@@ -384,7 +395,7 @@ def _fit_cached(recipe, model, task, folder, scale, k, seed, resume, log, strate
             log(f"{split} features: cached {path}")
         else:
             t0 = time.time()
-            feats[split] = predict(feat_model, _center(part.x, input_spec(recipe)), scale)
+            feats[split] = predict(feat_model, _center(part.x, spec), spec)
             tmp = path.with_name(path.stem + f".tmp{os.getpid()}.npz")
             np.savez(tmp, f=feats[split])
             tmp.replace(path)
