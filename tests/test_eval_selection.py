@@ -41,3 +41,16 @@ def test_a_quick_runs_subset_reaches_bench_and_convert(fer2013_csv):
         assert np.array_equal(got.sources, want.sources)
     faces, _ = eval_faces(_manifest(data), None, limit=None)
     assert len(faces) == len(want) and np.array_equal(faces.images, want.images)
+
+
+def test_the_loader_keeps_the_last_file_but_rereads_a_changed_one(tmp_path):
+    # export/datasource.py's private cache is gone: every stage reads through load_dataset.
+    pixels = " ".join(["7"] * 48 * 48)
+    csv = tmp_path / "fer2013.csv"
+    csv.write_text("emotion,pixels,Usage\n" + "".join(f"{e},{pixels},PrivateTest\n" for e in (3, 4)))
+    a, b = load_dataset(csv), load_dataset(csv)
+    assert a is not b and a.images is b.images  # read once, each caller its own FaceDataset
+    a.info["mine"] = 1
+    assert "mine" not in load_dataset(csv).info
+    csv.write_text(csv.read_text() + f"0,{pixels},PrivateTest\n")
+    assert len(load_dataset(csv)) == 3
