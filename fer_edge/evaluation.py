@@ -1,18 +1,10 @@
-"""One evaluation for every stage: a classifier scored on a dataset's selected faces.
+"""One evaluation for every stage: the train report, `fer-edge eval`, convert's retention, bench and
+the model card score here. Faces are picked by ``fer_edge.data.select`` / ``select_role``, run through
+the classifier's own preprocessing and test-time views, counted by ``fer_edge.metrics``. numpy only.
 
-    from fer_edge.data import load_dataset
-    from fer_edge.evaluation import evaluate
-    from fer_edge.runtime import load
-
-    clf = load("runs/edge/export/tflite-int8")            # any format, a `fer-edge train` run too
+    clf = fer_edge.runtime.load("runs/edge/export/tflite-int8")   # any format, a train run too
     m = evaluate(clf, load_dataset("fer2013.csv.gz"), "test", provenance=clf.manifest.provenance["data"])
     m["accuracy"], m["macro_f1"], m["per_class"], m["confusion_matrix"], m["n"]
-
-The train report, `fer-edge eval`, convert's accuracy retention, `fer-edge bench` and the model
-card all score here: faces picked by ``fer_edge.data.select`` / ``select_role``, run through the
-classifier's own preprocessing and test-time views (``Classifier.predict_proba``; an in-memory
-Keras model through ``fer_edge.runtime.keras_backend.keras_classifier``), counted by
-``fer_edge.metrics``. numpy only: the classifier brings its backend.
 """
 
 from __future__ import annotations
