@@ -1,0 +1,133 @@
+"""benchmarks/reproduce_papers.py: every row builds a schema-valid recipe at its budget, the Wilson
+interval is right, and the table is written from run folders (finished, interrupted, failed, not run)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from fer_edge.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+pytest.importorskip("pydantic", reason="the recipe schema needs the train extra")
+
+
+@pytest.fixture
+def rp(tmp_path, monkeypatch):
+    name = "reproduce_papers_under_test"
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / "reproduce_papers.py")
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, mod)  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "OUT", tmp_path / "runs" / "papers")
+    monkeypatch.setattr(mod, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(mod, "TABLE", tmp_path / "results" / "papers.md")
+    (tmp_path / "results").mkdir()
+    return mod
+
+
+def test_every_row_builds_its_budget(rp):
+    for key, row in rp.RUNS.items():
+        d = rp.build_recipe(key).data
+        assert d["train"]["epochs"] == row.epochs, key
+        for table, values in row.edits.items():
+            for k, v in values.items():
+                assert d[table][k] == v, (key, table, k)
+        proto = d["data"]["protocols"][d["data"]["protocol"]]
+        assert all(proto[k] == v for k, v in row.changes.items()), key
+        assert row.mark in ("paper's", "reduced", "not runnable here"), key
+    assert rp.build_recipe("cnn_m3_k2_lr001").data["model"]["kernel"] == 2
+    assert rp.build_recipe("cnn_m3_k3_lr001").data["model"]["kernel"] == 3
+    jaffe = rp.build_recipe("jaffe_paper").data
+    assert jaffe["input"]["size"] == [224, 224] and jaffe["data"]["protocols"]["paper"]["copies"] == 373
+    dev = rp.build_recipe("jaffe_dev_paper").data
+    assert dev["train"]["lr"] == 0.001 and dev["model"]["normalize"] == "none"
+    smoke = rp.build_recipe("jaffe_loso", smoke=True).data
+    assert smoke["train"]["epochs"] == 1 and smoke["data"]["protocols"]["loso"]["folds"] == 1
+
+
+def test_a_misspelled_edit_is_refused_naming_the_row(rp, monkeypatch):
+    bad = rp.Row("x", "custom_cnn_fer4", rp.FER, 1, "b", "reduced", "w", "c", edits={"train": {"epochz": 3}})
+    monkeypatch.setitem(rp.RUNS, "bad_row", bad)
+    with pytest.raises(ConfigError, match=r"row bad_row.*train\.epochz"):
+        rp.build_recipe("bad_row")
+
+
+@pytest.mark.parametrize("k,n", [(101, 128), (0, 128), (1790, 2515)])
+def test_wilson_interval_matches_the_closed_form(rp, k, n):
+    pytest.importorskip("scipy")
+    z = 1.959963984540054
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    lo, hi = rp.wilson_interval(k, n)
+    assert lo == pytest.approx(max(0.0, centre - half), abs=1e-9) and hi == pytest.approx(centre + half, abs=1e-9)
+
+
+def _finished_cnn(folder: Path, correct: list[int]):
+    """A finished 4-class run folder: manifest, metrics (confusion matrix on the diagonal + errors), history."""
+    folder.mkdir(parents=True)
+    labels = ["happy", "sad", "neutral", "surprise"]
+    cm = [[correct[i] if i == j else 10 for j in range(4)] for i in range(4)]
+    n = sum(map(sum, cm))
+    per_class = {c: {"f1": 0.5 + i / 10, "precision": 0, "recall": 0, "support": 0} for i, c in enumerate(labels)}
+    test = {"n": n, "accuracy": sum(correct) / n, "macro_f1": 0.6, "per_class": per_class, "confusion_matrix": cm}
+    summary = {"test_accuracy": test["accuracy"], "test_macro_f1": 0.6, "epochs_run": 2}
+    (folder / "metrics.json").write_text(json.dumps({"test": test, "val": test, "summary": summary}))
+    (folder / "manifest.json").write_text("{}")
+    (folder / "history.csv").write_text("epoch,seconds,images_per_second\n1,100,200\n2,300,400\n")
+    return n
+
+
+def test_table_from_run_folders(rp):
+    pytest.importorskip("scipy")
+    out = rp.OUT
+    n = _finished_cnn(out / "cnn_m3_k3_lr003", [800, 400, 450, 350])
+    (out / "cnn_m3_k3_lr003.result.json").write_text(json.dumps(
+        {"status": "done", "dedup": {"accuracy": 0.7, "macro_f1": 0.65, "n": 2328, "removed": 187}}))
+    ck = out / "cnn_m1" / "checkpoints"
+    ck.mkdir(parents=True)
+    (ck / "state.json").write_text(json.dumps({"epoch": 3, "total": 35, "best_val_accuracy": 0.61,
+                                               "history": [{"seconds": 60, "images_per_second": 300}] * 3}))
+    (out / "cnn_m1.result.json").write_text(json.dumps({"status": "running", "pid": 1}))
+    (out / "resnet50.result.json").write_text(json.dumps({"status": "failed", "reason": "cannot load ResNet50 weights"}))
+
+    rp.write_table(rp.all_results())
+    text = rp.TABLE.read_text()
+    rows: dict[str, str] = {}
+    for line in text.splitlines():  # the main table's row of each key (the CNN section repeats some keys)
+        if line.startswith("| "):
+            rows.setdefault(line.split(" | ")[0].lstrip("| "), line)
+    done = rows["cnn_m3_k3_lr003"]
+    assert f"{2000 / n:.2%}" in done and "PrivateTest minus 187 train duplicates, n=2328" in done
+    assert "0.11 h" in done and "| 300 |" in done  # 400 s of epochs; median of 200 and 400 images/s
+    assert "67.99%" in done  # the earlier, reduced-budget number stays in its column
+    assert "epoch 3/35, best val 61.00%" in rows["cnn_m1"] and rp.NOT_YET in rows["cnn_m1"]
+    assert "failed: cannot load ResNet50 weights" in rows["resnet50"]
+    assert rows["cnn_m2"].count(rp.NOT_YET) == 1 and "71.01%" in rows["cnn_m2"]
+    # The CNN section: the claim's interval on 128 images, ours on the full test with its own interval, F1s.
+    cnn = [line for line in text.splitlines() if line.startswith("| cnn_m3_k3_lr003 |")][-1]
+    lo, hi = rp.wilson_interval(101, 128)
+    assert f"101/128: {lo:.1%}-{hi:.1%}" in cnn
+    lo, hi = rp.wilson_interval(2000, n)
+    assert f"2000/{n}" in cnn and f"{lo:.1%}-{hi:.1%}" in cnn
+    assert "0.50 / 0.60 / 0.70 / 0.80 | 0.88 / 0.59 / 0.72 / 0.91" in cnn
+
+
+def test_one_training_row_at_a_time(rp):
+    with rp._Lock():
+        with pytest.raises(SystemExit, match="another reproduce_papers.py run holds"):
+            with rp._Lock():
+                pass
+
+
+def test_unfinished_row_needs_resume(rp, monkeypatch):
+    (rp.OUT / "cnn_m1" / "checkpoints").mkdir(parents=True)
+    monkeypatch.setattr(sys, "argv", ["reproduce_papers.py", "--only", "cnn_m1"])
+    with pytest.raises(SystemExit, match="pass --resume"):
+        rp.main()
