@@ -162,6 +162,7 @@ def _interp_table() -> dict[str, int]:
 
 
 _INTERP = _interp_table()
+INTERPOLATIONS = tuple(_INTERP)  # the names InputSpec.interpolation accepts
 
 
 def _to_color(img: np.ndarray, color: str) -> np.ndarray:

@@ -5,6 +5,7 @@ TFLite and an ONNX bundle, convert's retention and bench agree on the run's own 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,10 +87,10 @@ def run_and_artifacts(tmp_path_factory, fer2013_csv):
     return run, arts
 
 
-def _eval_json(model, data) -> dict:
+def _eval_json(model, data, *options) -> dict:
     from fer_edge.cli.main import main as cli
 
-    res = CliRunner().invoke(cli, ["eval", str(model), "--data", str(data), "--json"])
+    res = CliRunner().invoke(cli, ["eval", str(model), "--data", str(data), "--json", *options])
     assert res.exit_code == 0, res.output
     return json.loads(res.stdout[res.stdout.index("{"):])
 
@@ -130,3 +131,51 @@ def test_eval_of_a_converted_bundle_on_another_dataset(run_and_artifacts, ckplus
     assert s["dropped_labels"] == ["contempt"] and s["selection"] == "all" and s["n"] > 800
     report = (tmp_path / "ev" / "report.md").read_text()
     assert "no t-SNE plot" in report and (tmp_path / "ev" / "plots" / "confusion_test.png").stat().st_size > 1000
+
+
+# ---------------------------------------------------------------- plain-file options, --tta
+
+SHIPPED_TFLITE = Path(__file__).resolve().parents[1] / "fer_edge" / "assets" / "models" / "tflite-int8"
+
+
+@pytest.mark.parametrize("option", [["--labels", "fer7"], ["--input-norm", "unit"], ["--color", "gray"],
+                                    ["--interpolation", "area"]])
+def test_eval_refuses_plain_file_options_for_a_bundle(option, tmp_path):
+    """A bundle's manifest states its labels and preprocessing: an option that would describe them
+    is refused by name, before any data is read, rather than ignored."""
+    from fer_edge.cli.main import main as cli
+
+    res = CliRunner().invoke(cli, ["eval", str(SHIPPED_TFLITE), "--data", str(tmp_path / "none.csv"), *option])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: ") and len(res.stderr.strip().splitlines()) == 1
+    assert option[0] in res.stderr and "manifest.json" in res.stderr
+
+
+def test_eval_applies_plain_file_options(tmp_path, small_fer_csv):
+    from convert_helpers import build_small_cnn
+    from fer_edge.training.evaluation_cmd import evaluate_model
+
+    path = tmp_path / "three.keras"
+    build_small_cnn(k=3).save(path)
+    res = evaluate_model(path, small_fer_csv, labels="happy,sad,neutral", input_norm="unit", interpolation="bilinear")
+    assert res["input"]["scale"] == pytest.approx(1 / 255) and res["input"]["interpolation"] == "bilinear"
+    assert res["input"]["color"] == "gray"  # from the model's one input channel
+    m = res["test"]
+    assert m["model_labels"] == ["happy", "sad", "neutral"] and set(m["dropped_labels"]) == {"angry", "disgust", "fear", "surprise"}
+    from fer_edge.data import load_dataset, select
+
+    test = select(load_dataset(small_fer_csv), {"split": "test"})
+    assert m["n"] == int(np.isin(test.labels, [test.label_names.index(n) for n in ("happy", "sad", "neutral")]).sum())
+
+
+def test_eval_tta_overrides_the_bundle_views(small_fer_csv):
+    from fer_edge.data import load_dataset
+    from fer_edge.runtime import load
+
+    flip = _eval_json(SHIPPED_TFLITE, small_fer_csv, "--tta", "flip")
+    assert flip["tta"] == "flip" and flip["selection"] == {"split": "test"}
+    clf = load(SHIPPED_TFLITE)
+    assert clf.tta == "none"
+    want = evaluate(clf, load_dataset(small_fer_csv), {"split": "test"}, tta="flip")
+    assert (flip["n"], flip["accuracy"], flip["macro_f1"]) == (want["n"], want["accuracy"], want["macro_f1"])
+    assert _eval_json(SHIPPED_TFLITE, small_fer_csv)["tta"] == "none"

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from ..bundle import INTERPOLATIONS, TTA_MODES
+
 
 @click.command()
 @click.option("--recipe", "recipe_name", required=True, help="Built-in recipe name or a recipe .toml path.")
@@ -40,6 +42,8 @@ def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, s
                         strategy_name=strategy)
     if as_json:
         click.echo(json.dumps({"out": out, **summary}, indent=2))
+    elif summary.get("role") == "worker":  # --strategy multiworker, not the chief
+        click.echo(f"done: {summary['task']} trained {summary['epochs_run']} epoch(s); the chief writes {out}")
     else:
         click.echo(f"done: {out} test accuracy {summary['test_accuracy']:.4f} macro-F1 {summary['test_macro_f1']:.4f}")
 
@@ -51,20 +55,24 @@ def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, s
 @click.option("--split", default=None, help="Split name or role (train/val/test); default: the bundle's test selector, else test, else all.")
 @click.option("--protocol", type=click.Choice(["bundle", "split", "all"]), default=None,
               help="bundle: the bundle's stored test selector; split: --split; all: every sample.")
-@click.option("--labels", default=None, help="Label order of a plain model file (a set name like fer7, or comma list).")
-@click.option("--input-norm", type=click.Choice(["none", "unit", "tanh"]), default="none",
-              help="Plain model files: input scaling (none 0..255, unit x/255, tanh x/127.5-1).")
-@click.option("--color", type=click.Choice(["gray", "rgb"]), default=None, help="Plain model files: input colour.")
-@click.option("--interpolation", default="area", help="Plain model files: resize interpolation.")
+@click.option("--labels", default=None, help="Plain model files only: label order (a set name like fer7, or comma list; default fer7).")
+@click.option("--input-norm", type=click.Choice(["none", "unit", "tanh"]), default=None,
+              help="Plain model files only: input scaling (none 0..255 (default), unit x/255, tanh x/127.5-1).")
+@click.option("--color", type=click.Choice(["gray", "rgb"]), default=None,
+              help="Plain model files only: input colour (default from the model's channels).")
+@click.option("--interpolation", type=click.Choice(INTERPOLATIONS), default=None,
+              help="Plain model files only: resize interpolation (default area).")
+@click.option("--tta", type=click.Choice(TTA_MODES), default=None,
+              help="Test-time views averaged per face (default: the bundle's own; none for plain model files).")
 @click.option("--out", default=None, type=click.Path(), help="Folder for metrics.json, plots and report.md.")
 @click.option("--json", "as_json", is_flag=True)
-def eval_cmd(model, data_path, kind, split, protocol, labels, input_norm, color, interpolation, out, as_json):
+def eval_cmd(model, data_path, kind, split, protocol, labels, input_norm, color, interpolation, tta, out, as_json):
     """Evaluate a bundle of any format (a train run, a converted TFLite/ONNX/OpenVINO bundle) or a plain
     Keras file on a dataset: accuracy, macro-F1, per-class, confusion (t-SNE for Keras models)."""
     from ..training.evaluation_cmd import evaluate_model
 
     res = evaluate_model(model, data_path, kind=kind, split=split, protocol=protocol, labels=labels,
-                         input_norm=input_norm, color=color, interpolation=interpolation, out=out)
+                         input_norm=input_norm, color=color, interpolation=interpolation, out=out, tta=tta)
     if as_json:
         click.echo(json.dumps(res["summary"], indent=2))
     else:

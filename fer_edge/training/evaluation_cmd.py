@@ -27,10 +27,20 @@ def _load_keras(path: Path):
         raise ModelError(f"{path}: cannot load as a Keras model ({type(exc).__name__}: {str(exc)[:200]})") from exc
 
 
+# Options that describe a plain model file's input; a bundle's manifest states all of them.
+PLAIN_FILE_OPTIONS = ("labels", "input_norm", "color", "interpolation")
+
+
 def _classifier(model_path: Path, labels, input_norm, color, interpolation):
     """(classifier, its Keras model or None (t-SNE needs one), the bundle's provenance["data"] or None)."""
     if model_path.is_dir() or model_path.name == MANIFEST:
         from ..runtime import load
+
+        given = [f"--{name.replace('_', '-')}" for name, value in zip(PLAIN_FILE_OPTIONS, (labels, input_norm, color, interpolation))
+                 if value is not None]
+        if given:  # never overridden silently: the manifest's preprocessing is what the model was trained with
+            raise ConfigError(f"{model_path}: {', '.join(given)} only apply to a plain model file; a bundle declares "
+                              f"its own labels and preprocessing in {MANIFEST}")
 
         clf = load(model_path)  # any format; a `fer-edge train` run through the keras backend
         data = clf.manifest.provenance.get("data")
@@ -48,8 +58,8 @@ def _classifier(model_path: Path, labels, input_norm, color, interpolation):
     if h is None or w is None:
         raise ModelError(f"{model_path}: input size is not fixed ({shape}); use a bundle that states it")
     color = color or ("gray" if c == 1 else "rgb")
-    scale, offset = NORMS[input_norm]
-    spec = InputSpec(size=(h, w), color=color, scale=scale, offset=offset, interpolation=interpolation)
+    scale, offset = NORMS[input_norm or "none"]
+    spec = InputSpec(size=(h, w), color=color, scale=scale, offset=offset, interpolation=interpolation or "area")
     if labels is None:
         names = list(FER7)
     elif "," in labels:
@@ -69,12 +79,16 @@ def evaluate_model(
     split: str | None = None,
     protocol: str | None = None,
     labels: str | None = None,
-    input_norm: str = "none",
+    input_norm: str | None = None,
     color: str | None = None,
-    interpolation: str = "area",
+    interpolation: str | None = None,
     out: str | Path | None = None,
     tsne_samples: int = 1500,
+    tta: str | None = None,
 ) -> dict[str, Any]:
+    """Score ``model`` on ``data_path``. ``labels``, ``input_norm`` (default none), ``color`` and
+    ``interpolation`` (default area) describe a plain model file and are refused for a bundle.
+    ``tta``: test-time views ("none", "flip", "ten_crop"), default the bundle's own."""
     import warnings
 
     # Keras notes that a model's named input received a plain tensor: noise here.
@@ -83,6 +97,8 @@ def evaluate_model(
         require("matplotlib", "train", "fer-edge eval --out (plots)")
     model_path = Path(model)
     clf, keras_model, prov = _classifier(model_path, labels, input_norm, color, interpolation)
+    if tta is not None:
+        clf = clf.with_tta(tta)
     ds = load_dataset(data_path, kind)
     kind = kind or ds.info.get("kind", ds.name)
 
@@ -105,6 +121,7 @@ def evaluate_model(
         "kind": kind,
         "selection": selector or "all",
         "dropped_labels": m["dropped_labels"],
+        "tta": clf.tta,
         "accuracy": m["accuracy"],
         "macro_f1": m["macro_f1"],
         "n": m["n"],
