@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from . import tensor_io
 from .atomic import write_json
 from .errors import ModelError
 
@@ -117,12 +118,7 @@ class InputSpec:
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
         """Resized float32 pixels 0..255 -> model input (``x * scale - offset``), in place."""
-        if self.scale != 1.0:
-            x *= np.float32(self.scale)
-        offset = np.asarray(self.offset, dtype=np.float32)
-        if np.any(offset != 0):
-            x -= offset
-        return x
+        return tensor_io.normalize(x, self.scale, self.offset)
 
     def preprocess_one(self, image: np.ndarray) -> np.ndarray:
         """One uint8 face, (H,W) gray or (H,W,3) RGB -> float32 (1,h,w,c)."""

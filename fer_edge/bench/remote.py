@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from ..evaluation import nameable, score
 from . import schema
 from .profiles import load_profile
-from .runner import EXIT_MISSING, MARKER
+from .runner import EXIT_MISSING, MARKER, SHIPPED
 from .schema import BenchResult, Latency
 from .targets import validation_failure
 from .ssh import SSH, RemoteError, remote_path
@@ -30,8 +30,9 @@ from .ssh import SSH, RemoteError, remote_path
 # Staging reads the evaluation set through the shared Workspace cache: one host thread at a time.
 _STAGE_LOCK = threading.Lock()
 
-RUNNER_FILES = {"runner.py": "fer_edge_runner.py", "measure.py": "fer_edge_measure.py",
-                "environment.py": "fer_edge_environment.py"}
+# The runner and the fer_edge modules it imports, as copied beside it (runner.SHIPPED names them).
+RUNNER_FILES = {"bench/runner.py": "fer_edge_runner.py",
+                **{module.replace(".", "/") + ".py": f"{name}.py" for module, name in SHIPPED.items()}}
 
 
 def model_input_u8(spec: InputSpec, images: np.ndarray) -> np.ndarray:
@@ -45,9 +46,9 @@ def model_input_u8(spec: InputSpec, images: np.ndarray) -> np.ndarray:
 
 
 def stage_runner(folder: Path) -> None:
-    here = Path(__file__).parent
+    package = Path(__file__).parents[1]
     for src, dst in RUNNER_FILES.items():
-        shutil.copyfile(here / src, folder / dst)
+        shutil.copyfile(package / src, folder / dst)
 
 
 def setup_commands(profile_name: str) -> list[str]:

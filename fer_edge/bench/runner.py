@@ -1,11 +1,11 @@
 """Standalone bench runner for a remote device (Raspberry Pi): numpy + a TFLite interpreter only.
 
-Copied to the device as ``fer_edge_runner.py`` beside ``fer_edge_measure.py`` and
-``fer_edge_environment.py``; needs no fer_edge install and no OpenCV, because the host
-already resized/converted the evaluation faces to the model's input size (uint8). Here
-we apply the manifest's affine normalization (``x * scale - offset``, float32, same
-numpy operations as the host), the model's int8 input quantization, and time the
-interpreter.
+Copied to the device as ``fer_edge_runner.py`` beside ``fer_edge_measure.py``,
+``fer_edge_environment.py`` and ``fer_edge_tensor_io.py`` (see ``SHIPPED``); needs no fer_edge
+install and no OpenCV, because the host already resized/converted the evaluation faces to the
+model's input size (uint8). Here the manifest's normalization (``x * scale - offset``), the
+model's int8 input quantization and the output's dequantization/softmax are
+``fer_edge.tensor_io``'s, the very code the runtime runs, and the interpreter is timed.
 
     python3 fer_edge_runner.py spec.json     # prints one line: FER_EDGE_RESULT {json}
 
@@ -25,19 +25,16 @@ MARKER = "FER_EDGE_RESULT "
 EXIT_MISSING = 3
 EXIT_BAD = 4
 
-try:  # inside the fer_edge package
-    from . import environment
-except ImportError:  # copied beside its siblings on the device
-    import fer_edge_environment as environment  # type: ignore[no-redef]
+# fer_edge modules this runner uses, and the names they have when copied beside it on the device
+# (bench/remote.py stages them). Imported when used: they need numpy, whose absence must become a
+# clear error, not a traceback.
+SHIPPED = {"bench.environment": "fer_edge_environment", "bench.measure": "fer_edge_measure",
+           "tensor_io": "fer_edge_tensor_io"}
 
 
-def _measure_module():
-    """Imported late: it needs numpy, whose absence must become a clear error, not a traceback."""
-    try:
-        from . import measure
-    except ImportError:
-        import fer_edge_measure as measure  # type: ignore[no-redef]
-    return measure
+def _shared(module: str):
+    """``fer_edge.<module>`` inside the package, else its copy beside this file on the device."""
+    return importlib.import_module(f"fer_edge.{module}" if __package__ else SHIPPED[module])
 
 
 def _emit(obj: dict) -> None:
@@ -77,12 +74,10 @@ def check_packages() -> str:
 
 
 class Model:
-    """One TFLite model with the bundle's normalization and int8 I/O quantization."""
+    """One TFLite model with the bundle's normalization and I/O (fer_edge.tensor_io, as the runtime)."""
 
     def __init__(self, model_path: str, manifest: dict, threads: int):
-        import numpy as np
-
-        self.np = np
+        self.io = _shared("tensor_io")
         mod, self.package, self.version = interpreter_module()
         self.it = mod.Interpreter(model_path=model_path, num_threads=threads)
         self.it.allocate_tensors()
@@ -90,33 +85,20 @@ class Model:
         self._out = self.it.get_output_details()[0]
         self.batch = int(self._in["shape"][0])
         spec = manifest["input"]
-        self.scale = np.float32(spec.get("scale", 1.0))
-        self.offset = np.asarray(spec.get("offset", [0.0]), dtype=np.float32)
+        self.scale, self.offset = spec.get("scale", 1.0), spec.get("offset", [0.0])
         q = manifest.get("quantization") or {}
-        self.in_q = q.get("input") or self._detail_q(self._in)
-        self.out_q = q.get("output") or self._detail_q(self._out)
+        self.in_q, self.out_q = q.get("input"), q.get("output")
         self.logits = q.get("output_kind") == "logits"
-
-    def _detail_q(self, detail):
-        dtype = self.np.dtype(detail["dtype"])
-        if dtype.kind not in "iu":
-            return None
-        scale, zp = detail["quantization"]
-        return {"scale": float(scale), "zero_point": int(zp), "dtype": dtype.name}
+        mismatch = self.io.io_mismatch(self._in["dtype"], self.in_q)
+        if mismatch:
+            raise ValueError(f"{model_path}: {mismatch}")
 
     def normalize(self, u8):
         """uint8 (N,h,w,c) at the model's size -> float32, exactly as InputSpec.preprocess does."""
-        np = self.np
-        x = u8.astype(np.float32)
-        if self.scale != 1.0:
-            x *= self.scale
-        if np.any(self.offset != 0):
-            x -= self.offset
-        return x
+        return self.io.normalize(u8.astype("float32"), self.scale, self.offset)
 
     def run(self, x):
-        """float32 (N,h,w,c) -> (N,K) probabilities; same I/O arithmetic as fer_edge.runtime."""
-        np = self.np
+        """float32 (N,h,w,c) -> (N,K) probabilities, as fer_edge.runtime's Classifier.run."""
         if len(x) != self.batch:
             shape = list(self._in["shape"])
             shape[0] = len(x)
@@ -124,27 +106,17 @@ class Model:
             self.it.allocate_tensors()
             self._in, self._out = self.it.get_input_details()[0], self.it.get_output_details()[0]
             self.batch = len(x)
-        if self.in_q:
-            info = np.iinfo(np.dtype(self.in_q["dtype"]))
-            q = np.round(x / np.float32(self.in_q["scale"])) + int(self.in_q["zero_point"])
-            x = np.clip(q, info.min, info.max).astype(self.in_q["dtype"])
-        self.it.set_tensor(self._in["index"], np.ascontiguousarray(x, dtype=self._in["dtype"]))
+        feed = self.io.model_input(x, self.in_q)
+        self.it.set_tensor(self._in["index"], feed.astype(self._in["dtype"], order="C", copy=False))
         self.it.invoke()
-        out = self.it.get_tensor(self._out["index"]).copy()
-        if self.out_q:
-            out = (out.astype(np.float32) - np.float32(self.out_q["zero_point"])) * np.float32(self.out_q["scale"])
-        out = out.astype(np.float32).reshape(len(x), -1)
-        if self.logits:
-            out = np.exp(out - out.max(1, keepdims=True))
-            out /= out.sum(1, keepdims=True)
-        return out
+        return self.io.probabilities(self.it.get_tensor(self._out["index"]).copy(), len(x), self.out_q, self.logits)
 
 
 def run_job(job: dict, threads: int, settings: dict) -> dict:
     """Measure one bundle at one thread count (called in a fresh process)."""
     import numpy as np
 
-    measure = _measure_module()
+    measure = _shared("bench.measure")
     out = {"rss_before_load_mb": measure.current_rss_mb()}
     inputs = np.load(job["inputs"], mmap_mode="r")  # mapped: only the sample is read before timing
     sample = np.array(inputs[: max(1, min(32, int(settings["batch"])))])
@@ -197,7 +169,7 @@ def main(argv: list) -> int:
         return EXIT_MISSING
     spec_path = argv[0]
     spec = json.load(open(spec_path))
-    env = environment.capture()  # its "timing" says whether this is emulation
+    env = _shared("bench.environment").capture()  # its "timing" says whether this is emulation
     rows = []
     for i, job in enumerate(spec["jobs"]):
         for n, threads in enumerate(job["threads"]):

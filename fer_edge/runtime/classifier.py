@@ -12,6 +12,7 @@ import numpy as np
 from ..bundle import Bundle, InputSpec, Manifest, read_bundle
 from ..errors import ConfigError, ModelError
 from ..formats import get_format
+from ..tensor_io import io_mismatch, model_input, probabilities
 from .backends import backend_class
 
 
@@ -20,24 +21,6 @@ class Prediction:
     label: str
     score: float
     scores: dict[str, float]
-
-
-def quantize(x: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-    """float -> integer with the model's input scale/zero point (int8-I/O models)."""
-    dtype = np.dtype(params["dtype"])
-    info = np.iinfo(dtype)
-    q = np.round(x / np.float32(params["scale"])) + int(params["zero_point"])
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def dequantize(q: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-    return ((q.astype(np.float32) - np.float32(params["zero_point"])) * np.float32(params["scale"])).astype(np.float32)
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 class Classifier:
@@ -62,17 +45,9 @@ class Classifier:
         self._in_q = q.get("input")
         self._out_q = q.get("output")
         self._logits = q.get("output_kind") == "logits"
-        wants_int = backend.input_dtype.kind in "iu"
-        if wants_int and not self._in_q:
-            raise ModelError(
-                f"{bundle.folder}: the model takes {backend.input_dtype} input but the manifest has no "
-                "quantization.input scale/zero point"
-            )
-        if self._in_q and not wants_int:
-            raise ModelError(
-                f"{bundle.folder}: the manifest gives int8 input quantization but the model takes "
-                f"{backend.input_dtype}; the manifest does not match its model"
-            )
+        mismatch = io_mismatch(backend.input_dtype, self._in_q)
+        if mismatch:
+            raise ModelError(f"{bundle.folder}: {mismatch}")
 
     # -- inference -------------------------------------------------------------------------
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -81,15 +56,12 @@ class Classifier:
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_spec.shape:
             raise ModelError(f"expected input (N,{','.join(map(str, self.input_spec.shape))}), got {x.shape}")
-        feed = quantize(x, self._in_q) if self._in_q else x
-        out = self.backend.run(feed)
-        out = dequantize(out, self._out_q) if self._out_q else out.astype(np.float32, copy=False)
-        out = out.reshape(len(x), -1)
+        out = probabilities(self.backend.run(model_input(x, self._in_q)), len(x), self._out_q, self._logits)
         if out.shape[1] != len(self.labels):
             raise ModelError(
                 f"{self.bundle.folder}: model outputs {out.shape[1]} scores but the manifest has {len(self.labels)} labels"
             )
-        return softmax(out) if self._logits else out
+        return out
 
     def with_tta(self, tta: str) -> "Classifier":
         """This classifier with other test-time views (the same backend: nothing is reloaded)."""

@@ -66,7 +66,7 @@ class KerasBackend:
                 out = self._fn(x)
         out = np.asarray(out, dtype=np.float32)
         if self._softmax:  # a logits head: every backend hands the classifier probabilities
-            from .classifier import softmax
+            from ..tensor_io import softmax
 
             out = softmax(out)
         return out
