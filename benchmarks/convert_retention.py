@@ -62,17 +62,19 @@ def main() -> None:
     src = read_bundle(model).manifest
     plan = [p for p in PLAN if args.only is None or p[1] in args.only.split(",")]
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"fer-edge-bench-work-{os.getpid()}"
-    reports, started = [], time.time()
+    reports, started, float_ref = [], time.time(), None
     for fmt, precision in plan:
         print(f"== {fmt} {precision}", flush=True)
         rep = convert(model, fmt=fmt, precision=precision, calib_size=args.calib_size, out=args.out,
-                      overwrite=True, workdir=work, progress=lambda m: print(m, flush=True))
+                      overwrite=True, workdir=work, reference=float_ref, progress=lambda m: print(m, flush=True))
         reports.append(rep)
+        float_ref = rep.float_reference  # the float model is scored once
     if args.qat:
         print("== tflite int8 QAT", flush=True)
         opts = {"train_size": args.qat_train_size} if args.qat_train_size else True
         reports.append(convert(model, fmt="tflite", precision="int8", calib_size=args.calib_size, out=args.out,
-                               overwrite=True, workdir=work, qat=opts, progress=lambda m: print(m, flush=True)))
+                               overwrite=True, workdir=work, qat=opts, reference=float_ref,
+                               progress=lambda m: print(m, flush=True)))
     total = time.time() - started
 
     arts = [a for r in reports for a in r.artifacts]
@@ -98,12 +100,11 @@ def main() -> None:
                 f"{ratio:.2f}x {'PASS' if ratio >= 3.5 else 'FAIL'} |"
             )
     first = arts[0].retention["runtime"]
-    from fer_edge.export import pipeline as _pipeline
     import numpy as np
 
     conf_line = ""
-    if _pipeline._REFERENCES:  # the float model's own test probabilities, kept by convert()
-        probs = np.sort(next(iter(_pipeline._REFERENCES.values())).probs, axis=1)
+    if float_ref is not None:  # the float model's own test probabilities
+        probs = np.sort(float_ref.probs, axis=1)
         margin = probs[:, -1] - probs[:, -2]
         conf_line = (f"Float model confidence: median top-1 probability {np.median(probs[:, -1]):.3f}; "
                      f"{100 * (margin < 0.05).mean():.1f}% of test faces have a top-1/top-2 margin below 0.05 "

@@ -104,8 +104,11 @@ def converted(root: str, csv_path: str) -> dict:
     out: dict = {}
     jobs = [("all", "fp32", False), ("all", "fp16", False), ("all", "int8", False),
             ("tflite", "dynamic", False), ("tflite", "int8", True)]
+    ref = None  # the float model's test outputs, computed by the first conversion
     for fmt, precision, io in jobs:
-        report = convert(run, fmt=fmt, precision=precision, int8_io=io, calib_size=100, workdir=Path(root) / "work")
+        report = convert(run, fmt=fmt, precision=precision, int8_io=io, calib_size=100, workdir=Path(root) / "work",
+                         reference=ref)
+        ref = report.float_reference
         for art in report.artifacts:
             out[(art.format, art.precision, art.int8_io)] = art
     return out

@@ -79,9 +79,10 @@ def run_and_artifacts(tmp_path_factory, fer2013_csv):
 
     run = small_model_bundle(str(tmp_path_factory.getbasetemp() / "convert_shared"), str(fer2013_csv))
     out = tmp_path_factory.mktemp("eval-artifacts")
-    arts = {}
+    arts, ref = {}, None
     for fmt, precision in (("tflite", "int8"), ("onnx", "fp32")):
-        (art,) = convert(run, fmt=fmt, precision=precision, calib_size=100, out=out).artifacts
+        report = convert(run, fmt=fmt, precision=precision, calib_size=100, out=out, reference=ref)
+        (art,), ref = report.artifacts, report.float_reference
         assert art.status == "ok", art.error
         arts[fmt] = art
     return run, arts
@@ -117,6 +118,28 @@ def test_eval_retention_and_bench_agree(run_and_artifacts, fer2013_csv):
     # int8 really differs from float somewhere, so the equalities above compare different models
     assert np.abs(np.array(arts["tflite"].retention["confusion_matrix"])
                   - np.array(arts["onnx"].retention["confusion_matrix"])).sum() > 0
+
+
+def test_convert_returns_the_float_reference_and_reuses_only_a_matching_one(run_and_artifacts, tmp_path, monkeypatch):
+    import dataclasses
+
+    from fer_edge.errors import ConfigError
+    from fer_edge.export import retention
+    from fer_edge.export.pipeline import convert
+
+    run, _ = run_and_artifacts
+    first = convert(run, fmt="onnx", precision="fp32", out=tmp_path / "a", workdir=tmp_path / "work")
+    ref = first.float_reference
+    assert ref is not None and (ref.metrics["accuracy"], ref.metrics["n"]) == (first.reference["accuracy"], first.reference["n"])
+    assert "float_reference" not in first.to_dict()
+    monkeypatch.setattr(retention.Reference, "from_keras", classmethod(lambda *a: pytest.fail("float model re-scored")))
+    again = convert(run, fmt="onnx", precision="fp32", out=tmp_path / "b", workdir=tmp_path / "work", reference=ref)
+    assert again.float_reference is ref
+    assert again.artifacts[0].retention["accuracy"] == first.artifacts[0].retention["accuracy"]
+    other_test = dataclasses.replace(ref, data={**ref.data, "test": {"split": "val"}})
+    with pytest.raises(ConfigError, match="another model or test data"):
+        convert(run, fmt="onnx", precision="fp32", out=tmp_path / "c", reference=other_test)
+    assert not (tmp_path / "c").exists()
 
 
 def test_eval_of_a_converted_bundle_on_another_dataset(run_and_artifacts, ckplus_dir, tmp_path):

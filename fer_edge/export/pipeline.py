@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import os
 import tempfile
 import time
@@ -30,8 +29,6 @@ from .retention import Reference, evaluate_bundle, summary
 from .source import int8_risk, load_source
 
 DEFAULT_CALIB_SIZE = 300
-# The float model's test outputs, reused when one process converts the same model several times.
-_REFERENCES: dict[tuple, Reference] = {}
 
 
 @dataclass
@@ -63,6 +60,8 @@ class ConvertReport:
     artifacts: list[ArtifactReport] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     max_drop_pp: float | None = None
+    # the float model's test outputs (not serialized): convert(..., reference=) reuses them
+    float_reference: Reference | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -121,6 +120,7 @@ def convert(
     progress: Callable[[str], None] | None = None,
     workdir: str | os.PathLike | None = None,
     qat: bool | dict[str, Any] = False,
+    reference: Reference | None = None,
 ) -> ConvertReport:
     """Convert MODEL (a .keras file or a `fer-edge train` run folder); see `fer-edge convert --help`.
 
@@ -128,6 +128,8 @@ def convert(
     epochs / learning_rate / batch_size / train_size; see fer_edge.export.qat.DEFAULTS).
     ``workdir``: keep the intermediates (SavedModel, float32 ONNX) there, keyed by the source
     model's sha256, so converting the same model to several precisions builds them once.
+    ``reference``: an earlier report's ``float_reference`` for the same model and data, so the
+    float model is not scored again.
     """
     say = progress or (lambda msg: None)
     formats = resolve_formats(fmt)
@@ -160,15 +162,14 @@ def convert(
 
     ref = None
     if evaluate and source.data is not None:
-        say("evaluating the float Keras model on the test selection")
-        data = source.data
-        key = (source.sha256, json.dumps(data, sort_keys=True, default=str))
-        ref = _REFERENCES.get(key)
+        if reference is not None and not reference.matches(source):
+            raise ConfigError(f"{model}: the given float reference was computed for another model or test data")
+        ref = reference
         if ref is None:
-            test = select_faces(provenance_dataset(data, source.run_dir), "test", data)
-            ref = Reference.from_keras(source, test, data.get("test"), str(data["path"]))
-            _REFERENCES.clear()  # one model's reference at a time
-            _REFERENCES[key] = ref
+            say("evaluating the float Keras model on the test selection")
+            ref = Reference.from_keras(source, select_faces(provenance_dataset(source.data, source.run_dir), "test",
+                                                            source.data), source.data)
+        report.float_reference = ref
         report.reference = {"accuracy": ref.metrics["accuracy"], "macro_f1": ref.metrics["macro_f1"], "n": ref.metrics["n"]}
     elif evaluate:
         report.warnings.append("the model names no test data (a bare Keras file): retention not measured")

@@ -4,7 +4,7 @@ fer_edge.evaluation on the same test faces, and how closely their outputs agree.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +17,30 @@ from ..metrics import agreement
 
 @dataclass
 class Reference:
-    """The float Keras model's outputs on the test selection, computed once per convert run."""
+    """The float Keras model's outputs on the test selection: ``convert`` computes it (once per
+    call) and returns it in its report; pass it back to convert the same model again without
+    re-scoring the float model."""
 
     faces: FaceDataset  # the test faces, as the runtime receives them
     probs: np.ndarray
     metrics: dict[str, Any]
     selector: dict[str, Any]
     source: str
+    model_sha256: str = ""  # what it was computed for: this model file ...
+    data: dict[str, Any] = field(default_factory=dict)  # ... and its provenance["data"] (path, subset, selectors)
 
     @classmethod
-    def from_keras(cls, source, faces: FaceDataset, selector, data_path: str) -> "Reference":
-        """``source``: the convert's SourceModel (its Keras model in memory, its input spec and labels)."""
+    def from_keras(cls, source, faces: FaceDataset, data: dict[str, Any]) -> "Reference":
+        """``source``: the convert's SourceModel (its Keras model in memory, its input spec and labels);
+        ``faces``: its test faces; ``data``: its provenance["data"]."""
         from ..runtime.keras_backend import keras_classifier
 
         clf = keras_classifier(source.model, source.input, source.labels, source.run_dir or source.path.parent)
         metrics, probs = evaluate(clf, faces, return_probs=True)  # the batch size the artifacts get
-        return cls(faces, probs, metrics, selector, data_path)
+        return cls(faces, probs, metrics, data.get("test"), str(data["path"]), source.sha256, dict(data))
+
+    def matches(self, source) -> bool:
+        return self.model_sha256 == source.sha256 and self.data == source.data
 
 
 def evaluate_bundle(folder: Path, ref: Reference, **load_kwargs) -> dict[str, Any]:
