@@ -101,3 +101,30 @@ def small_fer_csv(fer2013_csv, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("fer") / "fer2013_small.csv"
     path.write_text("\n".join([header] + [rows[i] for i in sorted(picked)]) + "\n")
     return path
+
+
+# ------------------------------------------------------- small trained models, built once per session
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory, fer2013_csv) -> Path:
+    """A small CNN trained on 3,000 FER2013 faces, as a `fer-edge train`-style Keras bundle (convert_helpers)."""
+    from convert_helpers import small_model_bundle
+
+    return small_model_bundle(str(tmp_path_factory.getbasetemp() / "convert_shared"), str(fer2013_csv))
+
+
+@pytest.fixture(scope="session")
+def small_artifacts(small_run) -> dict:
+    """``small_run`` converted to every format x precision: {(format, precision, int8_io): ArtifactReport}."""
+    from convert_helpers import converted
+
+    return converted(small_run)
+
+
+@pytest.fixture(scope="session")
+def tflite_bundles(small_run, fer2013, fer2013_csv, tmp_path_factory) -> dict[str, Path]:
+    """{"fp32", "int8"}: ``small_run`` as plain TFLite bundles scored on whole FER2013 splits (the bench tests')."""
+    from test_bench_support import tflite_bundles as build
+
+    return build(small_run, fer2013, fer2013_csv, tmp_path_factory.mktemp("tflite-bundles"))

@@ -7,7 +7,6 @@ as a `fer-edge train`-style keras bundle whose provenance names its data selecto
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
@@ -43,9 +42,9 @@ def build_small_cnn(input_shape=(48, 48, 1), k=7):
     return keras.Model(inp, out, name="small_cnn")
 
 
-@functools.lru_cache(maxsize=None)
-def small_model_bundle(root: str, csv_path: str, fer2013_id: int = 0) -> Path:
-    """Train (once per process) and write the keras bundle under ``root``; returns its folder."""
+def small_model_bundle(root: str, csv_path: str) -> Path:
+    """Train and write the keras bundle under ``root`` (kept: a second call returns it); returns its folder.
+    Tests get it from conftest's session fixture ``small_run``."""
     import keras
 
     from fer_edge.data import load_dataset
@@ -95,18 +94,17 @@ COMBOS = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
-def converted(root: str, csv_path: str) -> dict:
-    """Convert the small model to every format x precision once; -> {(fmt, prec, io): ArtifactReport}."""
+def converted(run: Path) -> dict:
+    """Convert the small model to every format x precision; -> {(fmt, prec, io): ArtifactReport}.
+    Tests get it from conftest's session fixture ``small_artifacts``."""
     from fer_edge.export.pipeline import convert
 
-    run = small_model_bundle(root, csv_path)
     out: dict = {}
     jobs = [("all", "fp32", False), ("all", "fp16", False), ("all", "int8", False),
             ("tflite", "dynamic", False), ("tflite", "int8", True)]
     ref = None  # the float model's test outputs, computed by the first conversion
     for fmt, precision, io in jobs:
-        report = convert(run, fmt=fmt, precision=precision, int8_io=io, calib_size=100, workdir=Path(root) / "work",
+        report = convert(run, fmt=fmt, precision=precision, int8_io=io, calib_size=100, workdir=run.parent / "work",
                          reference=ref)
         ref = report.float_reference
         for art in report.artifacts:

@@ -18,14 +18,8 @@ from fer_edge.bench.plot import pareto_front, pareto_png
 from fer_edge.bundle import read_bundle, write_bundle
 from fer_edge.cli.main import main as cli
 
-from test_bench_support import tiny_bundles
 
 LIMIT = 300
-
-
-@pytest.fixture(scope="module")
-def bundles(fer2013, fer2013_csv, tmp_path_factory):
-    return tiny_bundles(fer2013, fer2013_csv, tmp_path_factory)
 
 
 def _variant(src: Path, dst: Path, metrics=None, model_bytes: bytes | None = None) -> Path:
@@ -44,13 +38,13 @@ def _variant(src: Path, dst: Path, metrics=None, model_bytes: bytes | None = Non
 
 
 @pytest.fixture(scope="module")
-def cpu_report(bundles, tmp_path_factory):
+def cpu_report(tflite_bundles, tmp_path_factory):
     d = tmp_path_factory.mktemp("variants")
-    failed_val = _variant(bundles["int8"], d / "int8-failed-validation",
+    failed_val = _variant(tflite_bundles["int8"], d / "int8-failed-validation",
                           metrics={"status": "failed_validation", "max_drop_pp": 1.0,  # as convert writes it
                                    "retention": {"accuracy_delta_pp": -3.25}})
-    garbage = _variant(bundles["fp32"], d / "garbage", model_bytes=b"\x00" * 512)
-    paths = [str(bundles["fp32"]), str(bundles["int8"]), str(failed_val), str(garbage), str(d / "missing")]
+    garbage = _variant(tflite_bundles["fp32"], d / "garbage", model_bytes=b"\x00" * 512)
+    paths = [str(tflite_bundles["fp32"]), str(tflite_bundles["int8"]), str(failed_val), str(garbage), str(d / "missing")]
     opts = BenchOptions(threads=1, warmup=3, runs=30, batch=8, limit=LIMIT, baselines=("mini-xception",),
                         peer_float=False)  # the Keras original costs a TensorFlow start; bench_cpu.py runs it
     return run_bench(paths, opts), paths
@@ -87,7 +81,7 @@ def test_schema_roundtrip_and_sane_values(cpu_report, peer_dir):
     assert env["cores"] >= 1 and env["cpu_model"] and env["python"] and "ai-edge-litert" in env["packages"]
 
 
-def test_accuracy_matches_the_runtime_and_deltas(cpu_report, bundles, fer2013):
+def test_accuracy_matches_the_runtime_and_deltas(cpu_report, tflite_bundles, fer2013):
     """The bench's accuracy is what fer_edge.runtime gives on the same fixed test subset, computed here
     by hand: the bench's seeded --limit sample of PrivateTest, argmax, mean."""
     from fer_edge.runtime import load
@@ -95,10 +89,10 @@ def test_accuracy_matches_the_runtime_and_deltas(cpu_report, bundles, fer2013):
     report, _ = cpu_report
     test = fer2013.split("test")
     pick = np.sort(np.random.default_rng(0).permutation(len(test))[:LIMIT])  # bench --limit's sample
-    clf = load(bundles["int8"], threads=1)
+    clf = load(tflite_bundles["int8"], threads=1)
     acc = float((clf.predict_proba(test.images[pick]).argmax(1) == test.labels[pick]).mean())
-    (int8,) = _rows(report, bundles["int8"])
-    (fp32,) = _rows(report, bundles["fp32"])
+    (int8,) = _rows(report, tflite_bundles["int8"])
+    (fp32,) = _rows(report, tflite_bundles["fp32"])
     assert int8.eval_n == LIMIT and int8.accuracy == pytest.approx(acc, abs=1e-12)
     assert fp32.accuracy_delta == 0.0 and fp32.reference.startswith("tflite-fp32")
     assert int8.accuracy_delta == pytest.approx(int8.accuracy - fp32.accuracy)
@@ -116,20 +110,20 @@ def test_statuses_failed_validation_and_failures(cpu_report):
     assert missing.status == schema.FAILED and "no such bundle" in missing.error
 
 
-def test_peer_on_the_same_test_set(cpu_report, bundles):
+def test_peer_on_the_same_test_set(cpu_report, tflite_bundles):
     report, _ = cpu_report
     peers = [r for r in report.results if r.role == "baseline"]
     assert {(r.format, r.precision) for r in peers} >= {("tflite", "dynamic")}
-    (ours,) = _rows(report, bundles["int8"])
+    (ours,) = _rows(report, tflite_bundles["int8"])
     for r in peers:
         assert r.status == schema.OK and r.eval_set == ours.eval_set
         assert r.accuracy > 0.5  # the published mini-Xception scores ~0.6 on FER2013
 
 
-def test_memory_is_per_process(cpu_report, bundles):
+def test_memory_is_per_process(cpu_report, tflite_bundles):
     """Each row's peak RSS is its own fresh process, not this test process (which holds FER2013)."""
     report, _ = cpu_report
-    (row,) = _rows(report, bundles["int8"])
+    (row,) = _rows(report, tflite_bundles["int8"])
     assert row.peak_rss_mb < measure.peak_rss_mb()
     assert row.peak_rss_mb < 400
 
@@ -147,7 +141,7 @@ def test_reports_csv_markdown_png(cpu_report, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_gpu_path_reports_what_is_missing(bundles):
+def test_gpu_path_reports_what_is_missing(tflite_bundles):
     from fer_edge.bench.gpu import nvidia_present, probe
 
     if nvidia_present()[0]:
@@ -156,7 +150,7 @@ def test_gpu_path_reports_what_is_missing(bundles):
     assert paths and not any(p.available for p in paths)
     cuda = next(p for p in paths if p.key == "onnxruntime-cuda")
     assert "CUDAExecutionProvider" in cuda.detail and "onnxruntime-gpu" in cuda.detail
-    report = run_bench([str(bundles["int8"])], BenchOptions(devices=("gpu",)))
+    report = run_bench([str(tflite_bundles["int8"])], BenchOptions(devices=("gpu",)))
     assert report.results and all(r.status == schema.NOT_MEASURED for r in report.results)
     assert all(r.error and r.latency is None and r.accuracy is None for r in report.results)
     assert {p["key"] for p in report.gpu_probe} >= {"onnxruntime-cuda", "onnxruntime-tensorrt", "openvino-gpu"}
@@ -193,9 +187,9 @@ def test_interleaved_timing_pairs_rounds():
     assert out["latency"]["slow"]["p50_ms"] >= 0.5
 
 
-def test_cli_json_and_outputs(bundles, tmp_path):
+def test_cli_json_and_outputs(tflite_bundles, tmp_path):
     runner = CliRunner()
-    args = ["bench", str(bundles["int8"]), "--runs", "10", "--warmup", "2", "--batch", "4", "--limit", "100",
+    args = ["bench", str(tflite_bundles["int8"]), "--runs", "10", "--warmup", "2", "--batch", "4", "--limit", "100",
             "--json", str(tmp_path / "b.json"), "--md", str(tmp_path / "b.md"), "--csv", str(tmp_path / "b.csv")]
     res = runner.invoke(cli, args)
     assert res.exit_code == 0, res.output
@@ -205,18 +199,18 @@ def test_cli_json_and_outputs(bundles, tmp_path):
     assert sorted(r["threads"] for r in rows) == thread_counts(None, data["environments"]["host"]["cores"])
     assert all(r["status"] == "ok" and r["latency"]["p50_ms"] > 0 for r in rows)
     assert "tflite-int8" in res.stdout and "[1/" in res.stderr  # table on stdout, progress on stderr
-    res = runner.invoke(cli, ["bench", str(bundles["int8"]), "--threads", "1", "--runs", "5", "--warmup", "1",
+    res = runner.invoke(cli, ["bench", str(tflite_bundles["int8"]), "--threads", "1", "--runs", "5", "--warmup", "1",
                               "--limit", "50", "--json", "-"])
     assert res.exit_code == 0 and json.loads(res.stdout)["results"][0]["eval_n"] == 50
 
 
-def test_cli_user_errors(bundles):
+def test_cli_user_errors(tflite_bundles):
     runner = CliRunner()
-    res = runner.invoke(cli, ["bench", str(bundles["int8"]), "--device", "rpi"])
+    res = runner.invoke(cli, ["bench", str(tflite_bundles["int8"]), "--device", "rpi"])
     assert res.exit_code == 2 and "needs --host" in res.stderr
     res = runner.invoke(cli, ["bench"])
     assert res.exit_code == 2 and "at least one BUNDLE" in res.stderr
-    res = runner.invoke(cli, ["bench", str(bundles["int8"]), "--runs", "0"])
+    res = runner.invoke(cli, ["bench", str(tflite_bundles["int8"]), "--runs", "0"])
     assert res.exit_code == 2 and "--runs must be >= 1" in res.stderr
     res = runner.invoke(cli, ["bench", "--setup", "--device", "rpi", "--profile", "rpi5"])
     assert res.exit_code == 0 and "pip install numpy ai-edge-litert" in res.stdout and "Raspberry Pi 5" in res.stdout

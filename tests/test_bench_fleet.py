@@ -23,7 +23,6 @@ from fer_edge.cli.main import main as cli
 from fer_edge.errors import ConfigError
 
 from sshd_support import client_alias, free_port, keygen, start_sshd
-from test_bench_support import tiny_bundles
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +46,7 @@ def fleet(tmp_path_factory):
     wrong_key.stop()
 
 
-@pytest.fixture(scope="module")
-def bundles(fer2013, fer2013_csv, tmp_path_factory):
-    return tiny_bundles(fer2013, fer2013_csv, tmp_path_factory)
-
-
-def test_fleet_hosts_file_one_row_per_device_and_bundle(fleet, bundles, tmp_path):
+def test_fleet_hosts_file_one_row_per_device_and_bundle(fleet, tflite_bundles, tmp_path):
     closed = free_port()
     hosts_file = tmp_path / "pis.txt"
     hosts_file.write_text(f"# the fleet\nfer-pi-a rpi4\n\nfer-pi-b   # wrong key\n127.0.0.1:{closed} rpi5\n")
@@ -61,7 +55,7 @@ def test_fleet_hosts_file_one_row_per_device_and_bundle(fleet, bundles, tmp_path
     opts = BenchOptions(devices=("rpi",), hosts=tuple(hosts), ssh_config=fleet.config, remote_python=sys.executable,
                         remote_dir=str(fleet.dir / "remote-home" / "bench"), threads=1, warmup=2, runs=10, batch=4,
                         limit=100, worker_timeout=120)
-    rep = run_bench([str(bundles["fp32"]), str(bundles["int8"])], opts)
+    rep = run_bench([str(tflite_bundles["fp32"]), str(tflite_bundles["int8"])], opts)
     by_machine: dict[str, list] = {}
     for r in rep.results:
         by_machine.setdefault(r.machine, []).append(r)
@@ -79,10 +73,10 @@ def test_fleet_hosts_file_one_row_per_device_and_bundle(fleet, bundles, tmp_path
     assert rep.settings["hosts"][2] == {"name": "127.0.0.1", "port": closed, "profile": "rpi5"}
 
 
-def test_fleet_cli_repeated_host_with_ports(fleet, bundles, tmp_path):
+def test_fleet_cli_repeated_host_with_ports(fleet, tflite_bundles, tmp_path):
     md = tmp_path / "fleet.md"
     res = CliRunner().invoke(cli, [
-        "bench", str(bundles["int8"]), "--device", "rpi", "--host", f"127.0.0.1:{fleet.good}",
+        "bench", str(tflite_bundles["int8"]), "--device", "rpi", "--host", f"127.0.0.1:{fleet.good}",
         "--host", f"127.0.0.1:{fleet.wrong_key}", "--ssh-config", fleet.config, "--remote-python", sys.executable,
         "--threads", "1", "--warmup", "2", "--runs", "10", "--batch", "4", "--limit", "50", "--json", "-",
         "--md", str(md)])

@@ -18,7 +18,6 @@ from fer_edge.bench.core import BenchOptions, run_bench
 from fer_edge.bench.ssh import RemoteError
 
 from sshd_support import client_alias, free_port, keygen, start_sshd
-from test_bench_support import tiny_bundles
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +36,6 @@ def sshd(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def bundles(fer2013, fer2013_csv, tmp_path_factory):
-    return tiny_bundles(fer2013, fer2013_csv, tmp_path_factory)
-
-
 def _opts(sshd, host="fer-pi", **kw) -> BenchOptions:
     base = dict(devices=("rpi",), host=host, ssh_config=sshd["config"], remote_python=sys.executable,
                 remote_dir=str(sshd["dir"] / "remote-home" / "bench"), warmup=3, runs=20, batch=8, limit=200,
@@ -50,8 +44,8 @@ def _opts(sshd, host="fer-pi", **kw) -> BenchOptions:
     return BenchOptions(**base)
 
 
-def test_rpi_path_end_to_end(sshd, bundles):
-    paths = [str(bundles["fp32"]), str(bundles["int8"])]
+def test_rpi_path_end_to_end(sshd, tflite_bundles):
+    paths = [str(tflite_bundles["fp32"]), str(tflite_bundles["int8"])]
     rep = run_bench(paths, _opts(sshd))
     rows = [r for r in rep.results if r.device == "rpi"]
     assert len(rows) == 4  # 2 bundles x threads {1, 4}
@@ -73,36 +67,36 @@ def test_rpi_path_end_to_end(sshd, bundles):
     assert not (sshd["dir"] / "remote-home" / "bench").exists()
 
 
-def test_rpi_unreachable_host(sshd, bundles):
+def test_rpi_unreachable_host(sshd, tflite_bundles):
     with pytest.raises(RemoteError, match="cannot reach"):
-        run_bench([str(bundles["int8"])], _opts(sshd, host="127.0.0.1", port=free_port(), ssh_config=None))
+        run_bench([str(tflite_bundles["int8"])], _opts(sshd, host="127.0.0.1", port=free_port(), ssh_config=None))
 
 
-def test_rpi_auth_failure(sshd, bundles):
+def test_rpi_auth_failure(sshd, tflite_bundles):
     with pytest.raises(RemoteError, match="authentication .* failed"):
-        run_bench([str(bundles["int8"])], _opts(sshd, host="fer-pi-stranger"))
+        run_bench([str(tflite_bundles["int8"])], _opts(sshd, host="fer-pi-stranger"))
 
 
-def test_rpi_unknown_host_key_is_refused_cli(sshd, bundles):
+def test_rpi_unknown_host_key_is_refused_cli(sshd, tflite_bundles):
     """Through the CLI: one `error:` line, no traceback, non-zero exit."""
     from click.testing import CliRunner
 
     from fer_edge.cli.main import main as cli
 
-    res = CliRunner().invoke(cli, ["bench", str(bundles["int8"]), "--device", "rpi", "--host", "fer-pi-unknown-key",
+    res = CliRunner().invoke(cli, ["bench", str(tflite_bundles["int8"]), "--device", "rpi", "--host", "fer-pi-unknown-key",
                                    "--ssh-config", sshd["config"], "--limit", "20"])
     assert res.exit_code == 2
     assert res.stderr.splitlines()[-1].startswith("error: host key of fer-pi-unknown-key is unknown or has changed")
     assert "Traceback" not in res.output
 
 
-def test_rpi_missing_package(sshd, bundles, tmp_path):
+def test_rpi_missing_package(sshd, tflite_bundles, tmp_path):
     bare = tmp_path / "bare"
     venv.create(bare, with_pip=False)  # a Python with neither numpy nor a TFLite interpreter
     with pytest.raises(RemoteError, match=r"lacks numpy .* ai-edge-litert or tflite-runtime.*--setup"):
-        run_bench([str(bundles["int8"])], _opts(sshd, remote_python=str(bare / "bin" / "python")))
+        run_bench([str(tflite_bundles["int8"])], _opts(sshd, remote_python=str(bare / "bin" / "python")))
 
 
-def test_rpi_missing_python(sshd, bundles):
+def test_rpi_missing_python(sshd, tflite_bundles):
     with pytest.raises(RemoteError, match="not found on the device"):
-        run_bench([str(bundles["int8"])], _opts(sshd, remote_python="/nonexistent/python3"))
+        run_bench([str(tflite_bundles["int8"])], _opts(sshd, remote_python="/nonexistent/python3"))

@@ -9,14 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from convert_helpers import small_model_bundle
 from fer_edge.bundle import read_bundle
 from fer_edge.cli.main import main
-
-
-@pytest.fixture(scope="session")
-def source_run(tmp_path_factory, fer2013_csv):
-    return small_model_bundle(str(tmp_path_factory.getbasetemp() / "convert_shared"), str(fer2013_csv))
 
 
 def _invoke(*args):
@@ -24,25 +18,25 @@ def _invoke(*args):
     return result, result.output + (result.stderr if result.stderr_bytes is not None else "")
 
 
-def test_cli_table_json_and_next_commands(source_run, tmp_path):
-    result, text = _invoke(source_run, "--format", "tflite", "--dynamic", "--out", tmp_path)
+def test_cli_table_json_and_next_commands(small_run, tmp_path):
+    result, text = _invoke(small_run, "--format", "tflite", "--dynamic", "--out", tmp_path)
     assert result.exit_code == 0, text
     assert "tflite-dynamic" in text and "float Keras reference" in text
     assert f"fer-edge bench {tmp_path / 'tflite-dynamic'}" in text
-    result, text = _invoke(source_run, "--format", "tflite", "--dynamic", "--out", tmp_path, "--json")
+    result, text = _invoke(small_run, "--format", "tflite", "--dynamic", "--out", tmp_path, "--json")
     assert result.exit_code == 2 and "already exists" in text  # never overwritten silently
-    result, _ = _invoke(source_run, "--format", "tflite", "--dynamic", "--out", tmp_path, "--json", "--overwrite")
+    result, _ = _invoke(small_run, "--format", "tflite", "--dynamic", "--out", tmp_path, "--json", "--overwrite")
     report = json.loads(result.stdout)
     assert report["ok"] and report["artifacts"][0]["retention"]["top1_agreement"] > 0.95
 
 
-def test_max_drop_fails_but_keeps_marked_artifact(source_run, tmp_path):
+def test_max_drop_fails_but_keeps_marked_artifact(small_run, tmp_path):
     # one black calibration image: the int8 ranges are wrong, so accuracy drops
     calib = tmp_path / "calib"
     calib.mkdir()
     cv2.imwrite(str(calib / "black.png"), np.zeros((48, 48), np.uint8))
     out = tmp_path / "out"
-    result, text = _invoke(source_run, "--format", "tflite", "--int8", "--calib", calib, "--max-drop", "0.5", "--out", out)
+    result, text = _invoke(small_run, "--format", "tflite", "--int8", "--calib", calib, "--max-drop", "0.5", "--out", out)
     assert result.exit_code == 3, text
     assert "FAILED validation" in text
     m = read_bundle(out / "tflite-int8").manifest
@@ -85,13 +79,13 @@ def test_unsupported_layer(tmp_path):
     _assert_clean_error(result, text, out, "unsupported layer", "Lambda")
 
 
-def test_empty_calibration_folder(source_run, tmp_path):
+def test_empty_calibration_folder(small_run, tmp_path):
     calib = tmp_path / "calib"
     (calib / "happy").mkdir(parents=True)
     (calib / "happy" / "broken.png").write_bytes(b"not a png")
     (calib / "readme.txt").write_text("no images here")
     out = tmp_path / "out"
-    result, text = _invoke(source_run, "--format", "all", "--int8", "--calib", calib, "--out", out)
+    result, text = _invoke(small_run, "--format", "all", "--int8", "--calib", calib, "--out", out)
     _assert_clean_error(result, text, out, "no usable images", "1 files could not be read")
 
 
@@ -106,22 +100,22 @@ def test_empty_calibration_folder(source_run, tmp_path):
         (["--format", "tflite", "--fp16", "--calib", "x"], "--calib is only used by --int8"),
     ],
 )
-def test_bad_combinations(source_run, tmp_path, args, needle):
+def test_bad_combinations(small_run, tmp_path, args, needle):
     out = tmp_path / "out"
-    result, text = _invoke(source_run, *args, "--out", out)
+    result, text = _invoke(small_run, *args, "--out", out)
     _assert_clean_error(result, text, out, needle)
 
 
 @pytest.mark.slow
-def test_qat_int8_tflite(source_run, tmp_path):
+def test_qat_int8_tflite(small_run, tmp_path):
     """Experimental QAT (library only): fine-tuning in a TF_USE_LEGACY_KERAS=1 subprocess, then int8 TFLite."""
     from fer_edge.errors import ConfigError
     from fer_edge.export.pipeline import convert
 
     with pytest.raises(ConfigError, match="int8 TFLite"):
-        convert(source_run, fmt="onnx", precision="int8", qat=True)
+        convert(small_run, fmt="onnx", precision="int8", qat=True)
     out = tmp_path / "out"
-    report = convert(source_run, fmt="tflite", precision="int8", qat=True, calib_size=100, out=out)
+    report = convert(small_run, fmt="tflite", precision="int8", qat=True, calib_size=100, out=out)
     assert report.ok, report.artifacts[0].error
     m = read_bundle(out / "tflite-int8-qat").manifest
     qat = m.quantization["profile"]["qat"]
@@ -131,7 +125,7 @@ def test_qat_int8_tflite(source_run, tmp_path):
     assert m.metrics["retention"]["top1_agreement"] > 0.9  # self-distilled: stays close to the float model
 
 
-def test_efficientnet_like_int8_risk_is_detected(source_run):
+def test_efficientnet_like_int8_risk_is_detected(small_run):
     import keras
 
     from fer_edge.export.source import int8_risk, load_source
@@ -145,4 +139,4 @@ def test_efficientnet_like_int8_risk_is_detected(source_run):
     risky = keras.Model(inp, keras.layers.Dense(7, activation="softmax")(x))
     warning = int8_risk(risky)
     assert warning and "EfficientNet-Lite0" in warning and "--fp16" in warning
-    assert int8_risk(load_source(source_run).model) is None  # ReLU CNN: no warning
+    assert int8_risk(load_source(small_run).model) is None  # ReLU CNN: no warning

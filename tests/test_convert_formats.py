@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from convert_helpers import COMBOS, converted, small_model_bundle
+from convert_helpers import COMBOS
 from fer_edge.bundle import read_bundle, sha256_file
 from fer_edge.labels import FER7
 
@@ -18,24 +18,14 @@ AGREEMENT = {"fp32": 0.999, "fp16": 0.98, "dynamic": 0.97, "int8": 0.95}
 MEAN_PROB_DIFF = {"fp32": 1e-5, "fp16": 1e-3, "dynamic": 5e-3, "int8": 1e-2}
 
 
-@pytest.fixture(scope="session")
-def artifacts(tmp_path_factory, fer2013_csv):
-    return converted(str(tmp_path_factory.getbasetemp() / "convert_shared"), str(fer2013_csv))
-
-
-@pytest.fixture(scope="session")
-def source_run(tmp_path_factory, fer2013_csv):
-    return small_model_bundle(str(tmp_path_factory.getbasetemp() / "convert_shared"), str(fer2013_csv))
-
-
 def _ids(combo):
     fmt, precision, io = combo
     return f"{fmt}-{precision}" + ("-io" if io else "")
 
 
 @pytest.mark.parametrize("combo", COMBOS, ids=_ids)
-def test_artifact_retention_through_runtime(artifacts, combo):
-    art = artifacts[combo]
+def test_artifact_retention_through_runtime(small_artifacts, combo):
+    art = small_artifacts[combo]
     assert art.status == "ok", art.error
     ret = art.retention
     precision = combo[1]
@@ -49,12 +39,12 @@ def test_artifact_retention_through_runtime(artifacts, combo):
 
 
 @pytest.mark.parametrize("combo", COMBOS, ids=_ids)
-def test_manifest_contents(artifacts, source_run, combo):
+def test_manifest_contents(small_artifacts, small_run, combo):
     fmt, precision, io = combo
-    art = artifacts[combo]
+    art = small_artifacts[combo]
     b = read_bundle(art.path)  # verifies sha256 of every listed file
     m = b.manifest
-    src = read_bundle(source_run).manifest
+    src = read_bundle(small_run).manifest
     assert (m.format, m.precision) == (fmt, precision)
     assert m.labels == list(FER7) and m.input == src.input
     assert m.files[m.model_file] == sha256_file(art.path / m.model_file)
@@ -81,38 +71,38 @@ def test_manifest_contents(artifacts, source_run, combo):
     assert m.versions["fer_edge"] and any(k in m.versions for k in ("tensorflow", "onnxruntime", "openvino"))
 
 
-def test_int8_is_about_4x_smaller_than_fp32(artifacts):
+def test_int8_is_about_4x_smaller_than_fp32(small_artifacts):
     for fmt in ("tflite", "onnx", "openvino"):
-        fp32 = artifacts[(fmt, "fp32", False)].size_bytes
-        int8 = artifacts[(fmt, "int8", False)].size_bytes
+        fp32 = small_artifacts[(fmt, "fp32", False)].size_bytes
+        int8 = small_artifacts[(fmt, "int8", False)].size_bytes
         # this model is tiny, so graph overhead weighs more than on the edge model (~4x there)
         assert fp32 / int8 > (2.5 if fmt == "tflite" else 1.7), (fmt, fp32, int8)
-    assert artifacts[("tflite", "fp16", False)].size_bytes < 0.6 * artifacts[("tflite", "fp32", False)].size_bytes
+    assert small_artifacts[("tflite", "fp16", False)].size_bytes < 0.6 * small_artifacts[("tflite", "fp32", False)].size_bytes
 
 
-def test_embedded_metadata(artifacts, source_run):
+def test_embedded_metadata(small_artifacts, small_run):
     from fer_edge.export import onnx as onnx_export
     from fer_edge.export import openvino as ov_export
     from fer_edge.export import tflite as tflite_export
 
-    src_sha = read_bundle(source_run).manifest.files["model.keras"]
-    meta = json.loads(tflite_export.read_metadata(artifacts[("tflite", "int8", True)].path / "model.tflite"))
+    src_sha = read_bundle(small_run).manifest.files["model.keras"]
+    meta = json.loads(tflite_export.read_metadata(small_artifacts[("tflite", "int8", True)].path / "model.tflite"))
     assert meta["labels"] == list(FER7) and meta["precision"] == "int8" and meta["source_sha256"] == src_sha
     assert meta["quantization"]["input"]["dtype"] == "int8"
     assert meta["input"]["size"] == [48, 48]
 
-    props = onnx_export.read_metadata(artifacts[("onnx", "int8", False)].path / "model.onnx")
+    props = onnx_export.read_metadata(small_artifacts[("onnx", "int8", False)].path / "model.onnx")
     assert json.loads(props["fer_edge.labels"]) == list(FER7)
     assert props["fer_edge.precision"] == "int8" and props["fer_edge.source_sha256"] == src_sha
 
-    info = ov_export.read_metadata(artifacts[("openvino", "fp16", False)].path / "model.xml")
+    info = ov_export.read_metadata(small_artifacts[("openvino", "fp16", False)].path / "model.xml")
     assert json.loads(info["labels"]) == list(FER7) and info["precision"] == "fp16"
 
 
-def test_onnx_int8_uses_uint8_activations_and_per_channel_weights(artifacts):
+def test_onnx_int8_uses_uint8_activations_and_per_channel_weights(small_artifacts):
     import onnx
 
-    model = onnx.load(str(artifacts[("onnx", "int8", False)].path / "model.onnx"))
+    model = onnx.load(str(small_artifacts[("onnx", "int8", False)].path / "model.onnx"))
     inits = {t.name: t for t in model.graph.initializer}
     zp_types = set()
     per_channel = False
@@ -127,8 +117,8 @@ def test_onnx_int8_uses_uint8_activations_and_per_channel_weights(artifacts):
 
 
 @pytest.mark.parametrize("io", [False, True], ids=["float-io", "int8-io"])
-def test_tflite_int8_biases_are_corrected(artifacts, io):
-    m = read_bundle(artifacts[("tflite", "int8", io)].path).manifest
+def test_tflite_int8_biases_are_corrected(small_artifacts, io):
+    m = read_bundle(small_artifacts[("tflite", "int8", io)].path).manifest
     info = m.quantization["profile"]["bias_correction"]
     # every conv/dense of the small CNN (3 conv + 2 dense), on the calibration set, the profile's passes
     assert info["layers"] == 5 and info["images"] == 100
@@ -139,21 +129,21 @@ def test_tflite_int8_biases_are_corrected(artifacts, io):
 
 
 @pytest.mark.parametrize("fmt,key", [("onnx", "bias_correction"), ("openvino", "empirical_bias_correction")])
-def test_onnx_and_openvino_int8_biases_are_corrected(artifacts, fmt, key):
-    info = read_bundle(artifacts[(fmt, "int8", False)].path).manifest.quantization["profile"][key]
+def test_onnx_and_openvino_int8_biases_are_corrected(small_artifacts, fmt, key):
+    info = read_bundle(small_artifacts[(fmt, "int8", False)].path).manifest.quantization["profile"][key]
     assert info["layers"] == 5 and info["images"] == 100 and info["mean_abs_shift"] > 0
 
 
-def test_gray_expansion_is_folded_in_every_artifact(artifacts):
+def test_gray_expansion_is_folded_in_every_artifact(small_artifacts):
     """The exported graphs take the 1-channel input straight into a 1-channel first convolution."""
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
-    for combo, art in artifacts.items():
+    for combo, art in small_artifacts.items():
         rewrites = read_bundle(art.path).manifest.provenance["graph_rewrites"]
         assert len(rewrites) == 1 and rewrites[0]["layers"][0] == "pre_gray_to_rgb", combo
         assert rewrites[0]["max_abs_output_diff"] <= 1e-4
-    model = flatbuffer_utils.read_model(str(artifacts[("tflite", "fp32", False)].path / "model.tflite"))
+    model = flatbuffer_utils.read_model(str(small_artifacts[("tflite", "fp32", False)].path / "model.tflite"))
     codes = {max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes}
     assert schema.BuiltinOperator.CONCATENATION not in codes
     first_conv = next(op for op in model.subgraphs[0].operators
@@ -162,7 +152,7 @@ def test_gray_expansion_is_folded_in_every_artifact(artifacts):
     assert model.subgraphs[0].tensors[first_conv.inputs[1]].shape[-1] == 1  # OHWI kernel, one input channel
 
 
-def test_bias_correction_brings_int8_closer_to_float(source_run):
+def test_bias_correction_brings_int8_closer_to_float(small_run):
     """On a trained model and real faces: the corrected model's outputs are closer to float than before."""
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
@@ -171,9 +161,9 @@ def test_bias_correction_brings_int8_closer_to_float(source_run):
     from fer_edge.export.source import load_source
     from fer_edge.export.tflite_bias import correct_biases
 
-    src = load_source(source_run)
+    src = load_source(small_run)
     calib = build_calibration(src, None, 100)
-    saved = source_run.parent / "bias_test_saved_model"
+    saved = small_run.parent / "bias_test_saved_model"
     src.model.export(str(saved), verbose=False)
     conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
     conv.optimizations = [tf.lite.Optimize.DEFAULT]

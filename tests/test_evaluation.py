@@ -71,13 +71,12 @@ def test_roles_use_the_provenance_subset_and_selector():
 
 
 @pytest.fixture(scope="module")
-def run_and_artifacts(tmp_path_factory, fer2013_csv):
+def run_and_artifacts(small_run, tmp_path_factory):
     """The convert tests' small trained Keras run, converted to int8 TFLite and float ONNX (each
     scored by convert's retention)."""
-    from convert_helpers import small_model_bundle
     from fer_edge.export.pipeline import convert
 
-    run = small_model_bundle(str(tmp_path_factory.getbasetemp() / "convert_shared"), str(fer2013_csv))
+    run = small_run
     out = tmp_path_factory.mktemp("eval-artifacts")
     arts, ref = {}, None
     for fmt, precision in (("tflite", "int8"), ("onnx", "fp32")):

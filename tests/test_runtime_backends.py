@@ -9,16 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from convert_helpers import converted
 from fer_edge.errors import ConfigError, MissingExtraError, ModelError
 from fer_edge.runtime import Classifier, Prediction, load
 
 pytestmark = pytest.mark.needs_data
-
-
-@pytest.fixture(scope="session")
-def artifacts(tmp_path_factory, fer2013_csv):
-    return converted(str(tmp_path_factory.getbasetemp() / "convert_shared"), str(fer2013_csv))
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +48,8 @@ def _direct(fmt: str, path, x: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("combo", [("tflite", "int8"), ("tflite", "fp32"), ("onnx", "int8"), ("openvino", "int8")],
                          ids=lambda c: "-".join(c))
-def test_runtime_equals_engine(artifacts, faces, combo):
-    path = artifacts[(*combo, False)].path
+def test_runtime_equals_engine(small_artifacts, faces, combo):
+    path = small_artifacts[(*combo, False)].path
     clf = load(path)
     x = clf.input_spec.preprocess(faces)
     assert x.shape == (len(faces), 48, 48, 1) and x.dtype == np.float32
@@ -65,8 +59,8 @@ def test_runtime_equals_engine(artifacts, faces, combo):
     np.testing.assert_allclose(clf.run(x), got, atol=1e-6)
 
 
-def test_int8_io_quantizes_with_manifest_params(artifacts, faces):
-    path = artifacts[("tflite", "int8", True)].path
+def test_int8_io_quantizes_with_manifest_params(small_artifacts, faces):
+    path = small_artifacts[("tflite", "int8", True)].path
     clf = load(path)
     assert clf.backend.input_dtype == np.int8
     q = clf.manifest.quantization["input"]
@@ -83,14 +77,14 @@ def test_int8_io_quantizes_with_manifest_params(artifacts, faces):
     want = (it.get_tensor(o["index"]).astype(np.float32) - oq["zero_point"]) * oq["scale"]
     np.testing.assert_allclose(clf.predict_proba(faces[:1]), want, atol=1e-6)
     # and it agrees with the float-I/O int8 model
-    other = load(artifacts[("tflite", "int8", False)].path).predict_proba(faces)
+    other = load(small_artifacts[("tflite", "int8", False)].path).predict_proba(faces)
     assert (clf.predict_proba(faces).argmax(1) == other.argmax(1)).mean() >= 0.95
 
 
-def test_predict_single_list_sizes_and_rgb(artifacts, faces):
+def test_predict_single_list_sizes_and_rgb(small_artifacts, faces):
     import cv2
 
-    clf = load(artifacts[("onnx", "fp32", False)].path, threads=1)
+    clf = load(small_artifacts[("onnx", "fp32", False)].path, threads=1)
     batch = clf.predict_proba(faces[:5])
     np.testing.assert_allclose(batch.sum(1), 1.0, atol=1e-4)
     # a list of faces of different sizes and colour: the manifest's resize/gray conversion applies
@@ -106,24 +100,24 @@ def test_predict_single_list_sizes_and_rgb(artifacts, faces):
     assert list(pred.scores) == clf.labels
 
 
-def test_litert_batches_by_resizing(artifacts, faces):
-    clf = load(artifacts[("tflite", "fp16", False)].path, threads=2)
+def test_litert_batches_by_resizing(small_artifacts, faces):
+    clf = load(small_artifacts[("tflite", "fp16", False)].path, threads=2)
     one_by_one = np.concatenate([clf.predict_proba(faces[i : i + 1]) for i in range(6)])
     np.testing.assert_allclose(clf.predict_proba(faces[:6]), one_by_one, atol=1e-5)
     np.testing.assert_allclose(clf.predict_proba(faces[:3]), one_by_one[:3], atol=1e-5)
 
 
-def test_info_threads_and_openvino_precision_hint(artifacts):
-    clf = load(artifacts[("openvino", "fp32", False)].path, threads=1)
+def test_info_threads_and_openvino_precision_hint(small_artifacts):
+    clf = load(small_artifacts[("openvino", "fp32", False)].path, threads=1)
     info = clf.info()
     assert info["backend"] == "openvino" and info["precision_hint"] == "f32" and info["threads"] == 1
     assert info["format"] == "openvino" and info["precision"] == "fp32" and info["backend_version"]
     assert info["model_file"].endswith("model.xml")
-    assert load(artifacts[("onnx", "fp32", False)].path).info()["precision_hint"] is None
+    assert load(small_artifacts[("onnx", "fp32", False)].path).info()["precision_hint"] is None
 
 
-def test_openvino_runs_onnx_bundle_and_backend_mismatch_errors(artifacts, faces):
-    path = artifacts[("onnx", "fp32", False)].path
+def test_openvino_runs_onnx_bundle_and_backend_mismatch_errors(small_artifacts, faces):
+    path = small_artifacts[("onnx", "fp32", False)].path
     a = load(path).predict_proba(faces)
     b = load(path, backend="openvino").predict_proba(faces)
     np.testing.assert_allclose(a, b, atol=1e-4)
@@ -135,8 +129,8 @@ def test_openvino_runs_onnx_bundle_and_backend_mismatch_errors(artifacts, faces)
         load(path, precision_hint="f16")
 
 
-def test_sha256_and_manifest_mismatch_refused(artifacts, tmp_path):
-    src = artifacts[("tflite", "int8", True)].path
+def test_sha256_and_manifest_mismatch_refused(small_artifacts, tmp_path):
+    src = small_artifacts[("tflite", "int8", True)].path
     tampered = tmp_path / "tampered"
     shutil.copytree(src, tampered)
     data = bytearray((tampered / "model.tflite").read_bytes())
@@ -154,20 +148,18 @@ def test_sha256_and_manifest_mismatch_refused(artifacts, tmp_path):
         load(wrong)
 
 
-def test_missing_backend_package_names_the_install(artifacts, monkeypatch):
+def test_missing_backend_package_names_the_install(small_artifacts, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'fer-edge\[onnx\]'"):
-        load(artifacts[("onnx", "fp32", False)].path)
+        load(small_artifacts[("onnx", "fp32", False)].path)
     for mod in ("ai_edge_litert", "ai_edge_litert.interpreter", "tflite_runtime", "tflite_runtime.interpreter"):
         monkeypatch.setitem(sys.modules, mod, None)
     with pytest.raises(MissingExtraError, match="pip install ai-edge-litert"):
-        load(artifacts[("tflite", "fp32", False)].path)
+        load(small_artifacts[("tflite", "fp32", False)].path)
 
 
-def test_keras_bundle_runs_on_the_keras_backend_or_names_the_extra(tmp_path_factory, fer2013_csv, monkeypatch):
-    from convert_helpers import small_model_bundle
-
-    folder = small_model_bundle(str(tmp_path_factory.getbasetemp() / "convert_shared"), str(fer2013_csv))
+def test_keras_bundle_runs_on_the_keras_backend_or_names_the_extra(small_run, monkeypatch):
+    folder = small_run
     clf = load(folder, threads=1)
     assert clf.backend_name == "keras"
     faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
