@@ -43,7 +43,8 @@ def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, s
     if as_json:
         click.echo(json.dumps({"out": out, **summary}, indent=2))
     elif summary.get("role") == "worker":  # --strategy multiworker, not the chief
-        click.echo(f"done: {summary['task']} trained {summary['epochs_run']} epoch(s); the chief writes {out}")
+        click.echo(f"done: {summary['task']} trained {summary['epochs_run']} epoch(s); the chief wrote {out} "
+                   f"(test accuracy {summary['chief_test_accuracy']:.4f})")
     else:
         click.echo(f"done: {out} test accuracy {summary['test_accuracy']:.4f} macro-F1 {summary['test_macro_f1']:.4f}")
 

@@ -6,10 +6,12 @@ Strategies:
   auto         MirroredStrategy when more than one GPU is visible, else one device (default).
   mirrored     MirroredStrategy over every GPU, or over the logical CPU devices when there is no
                GPU (``tf.config.set_logical_device_configuration``; how the tests run it).
-  multiworker  MultiWorkerMirroredStrategy over the cluster in ``TF_CONFIG``. TF_CONFIG is checked
-               first; the installed Keras 3 cannot ``fit`` under this strategy (its TF trainer
-               fails on the cluster's per-replica values: keras-team/keras#20585), so training
-               stops there with that reason instead of running something else.
+  multiworker  MultiWorkerMirroredStrategy over the cluster in ``TF_CONFIG`` (checked first). Every
+               worker runs the same command; the epochs run ``multiworker.Loop``, not
+               ``model.fit`` (Keras 3.15 cannot fit under this strategy: keras-team/keras#20585).
+               The chief (job "chief", else worker 0) writes the run folder; the other workers
+               write theirs to a temporary folder that is removed at the end. A cluster that has
+               not formed after ``FER_EDGE_CLUSTER_WAIT`` seconds (default 600) is an error.
 
 Replica rule (``[train] replica_scaling``): ``linear`` (default) keeps the recipe's
 ``batch_size`` per replica, so the global batch is batch_size x replicas, and multiplies the
@@ -24,17 +26,32 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
+import subprocess
+import sys
 from typing import Any, Callable
 
-from ..errors import ConfigError
+from ..errors import ConfigError, first_line
 from .recipes import Recipe
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 REPLICA_SCALING = ("linear", "none")
 TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["gpu-a:12345", "gpu-b:12345"]}, '
                      '"task": {"type": "worker", "index": 0}}')
-KERAS_MULTIWORKER_ISSUE = "https://github.com/keras-team/keras/issues/20585"
+CLUSTER_WAIT_ENV = "FER_EDGE_CLUSTER_WAIT"
+CLUSTER_WAIT_S = 600.0
+# A separate process, because TensorFlow blocks the cluster wait while holding the GIL: no
+# Python thread or signal handler of the waiting process runs until the cluster forms.
+WATCHDOG = r"""
+import os, select, signal, sys
+parent, wait, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+ready, _, _ = select.select([sys.stdin], [], [], wait)
+if not ready:  # no word from the parent (it closes our stdin once the cluster forms, or when it dies)
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    os.kill(parent, signal.SIGKILL)
+"""
 
 
 def strategy_name(recipe: Recipe, override: str | None) -> str:
@@ -101,13 +118,77 @@ def strategy_for(name: str, log: Callable[[str], None]):
         log(f"MirroredStrategy over {strategy.num_replicas_in_sync} replica(s): "
             f"{', '.join(strategy.extended.worker_devices)}")
         return strategy
-    cfg = read_tf_config()
-    import keras
+    return _join_cluster(read_tf_config(), cluster_wait(), log)
 
-    raise ConfigError(
-        f"TF_CONFIG is valid (task {cfg['task']['type']} {cfg['task']['index']} of "
-        f"{sum(len(v) for v in cfg['cluster'].values())}), but Keras {keras.__version__} cannot fit under "
-        f"MultiWorkerMirroredStrategy ({KERAS_MULTIWORKER_ISSUE}); use --strategy mirrored on one machine")
+
+def cluster_wait(environ: dict[str, str] | None = None) -> float:
+    """Seconds to wait for every worker of the cluster to join (``FER_EDGE_CLUSTER_WAIT``)."""
+    raw = (os.environ if environ is None else environ).get(CLUSTER_WAIT_ENV, "").strip()
+    if not raw:
+        return CLUSTER_WAIT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{CLUSTER_WAIT_ENV} must be a number of seconds > 0, not {raw!r}")
+    return value
+
+
+def _join_cluster(cfg: dict[str, Any], wait: float, log: Callable[[str], None]):
+    """MultiWorkerMirroredStrategy for TF_CONFIG, or a one-line error when the cluster does not form.
+
+    TensorFlow waits for missing workers for an hour or more (measured with TF 2.21: the chief
+    with no deadline, a worker over 100 s), and that wait cannot be interrupted from Python; so
+    a watchdog process prints the error line and ends this process (exit status 137) if the
+    cluster has not formed after ``wait`` seconds."""
+    import tensorflow as tf
+
+    task, cluster = cfg["task"], cfg["cluster"]
+    addresses = [a for job in ("chief", "worker") for a in cluster.get(job, [])]
+    me = f"{task['type']} {task['index']}"
+    log(f"MultiWorkerMirroredStrategy: {me} of a {len(addresses)}-worker cluster ({', '.join(addresses)}); "
+        f"waiting up to {wait:.0f} s for every worker to join")
+
+    message = (f"error: TF_CONFIG cluster did not form within {wait:.0f} s: {me} waited for the workers at "
+               f"{', '.join(addresses)}; start every worker with the same cluster list and its own task.index, "
+               f"check that each can reach the others' ports, or set {CLUSTER_WAIT_ENV} to wait longer")
+    watchdog = subprocess.Popen([sys.executable, "-c", WATCHDOG, str(os.getpid()), str(wait), message],
+                                stdin=subprocess.PIPE)
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    except tf.errors.OpError as exc:
+        raise ConfigError(f"TF_CONFIG: {me} could not join the cluster at {', '.join(addresses)}: "
+                          f"{first_line(exc)}") from None
+    finally:
+        watchdog.stdin.close()
+        watchdog.wait()
+    log(f"cluster formed: {strategy.num_replicas_in_sync} replica(s); {me} is "
+        f"{'the chief: it writes the run folder' if is_chief(strategy) else 'a worker: the chief writes the run folder'}")
+    return strategy
+
+
+def is_multiworker(strategy) -> bool:
+    if strategy is None:
+        return False
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy) -> bool:
+    """True unless this process is a non-chief worker of a multiworker cluster."""
+    if not is_multiworker(strategy):
+        return True
+    resolver = strategy.cluster_resolver
+    if "chief" in resolver.cluster_spec().jobs:
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and int(resolver.task_id) == 0
+
+
+def task_name(strategy) -> str:
+    resolver = strategy.cluster_resolver
+    return f"{resolver.task_type} {resolver.task_id}"
 
 
 def replicas(strategy) -> int:
@@ -140,6 +221,9 @@ def scaled(recipe: Recipe, strategy) -> Recipe:
     data["distribute"] = {"replicas": n, "replica_scaling": rule, "global_batch_size": int(t["batch_size"]),
                           "per_replica_batch_size": int(t["batch_size"]) // n,
                           "devices": list(strategy.extended.worker_devices)}
+    if is_multiworker(strategy):  # devices are this worker's; the cluster is the same on every worker
+        spec = strategy.cluster_resolver.cluster_spec()
+        data["distribute"]["workers"] = sum(spec.num_tasks(job) for job in spec.jobs)
     return Recipe(name=recipe.name, data=data, source=recipe.source, sha256=recipe.sha256)
 
 

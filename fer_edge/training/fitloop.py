@@ -95,9 +95,12 @@ def stage_of(stages: list[dict[str, Any]], epoch: int) -> tuple[int, int]:
 # ---------------------------------------------------------------- data pipeline
 
 
-def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, scale, num_classes: int, smooth: bool):
+def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, scale, num_classes: int, smooth: bool,
+            share: Callable | None = None):
     """Batches of (pixels, targets[, sample weights]). ``y`` is int labels (one-hot here) or
-    already a (N, K) float target distribution (soft targets: FER+ votes, teachers)."""
+    already a (N, K) float target distribution (soft targets: FER+ votes, teachers).
+    ``share``: a transform of the raw global batches that keeps this worker's part of each
+    (``multiworker.replica_slices``), applied before the costly map."""
     import tensorflow as tf
 
     streamed = not isinstance(x, np.ndarray)  # a shard cache (data/shards.py) shuffles as it reads
@@ -124,6 +127,8 @@ def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, sca
     else:
         parts = (x, y) if w is None else (x, y, w)
         ds = tf.data.Dataset.from_tensor_slices(parts).batch(batch)
+    if share is not None:
+        ds = share(ds)
     return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
@@ -195,9 +200,13 @@ def fit(
     (``val`` is already at the model input). ``targets``: (N, K) soft training targets that
     replace the one-hot labels (``soft_targets.py``); class weights still follow the hard labels.
     At the end the model holds the best-validation-accuracy weights.
+
+    Under MultiWorkerMirroredStrategy the epochs run ``multiworker.Loop`` instead of
+    ``model.fit``; only the chief reads and writes ``ckdir``, and sends its state to the workers.
     """
     import keras
 
+    from . import distribute, multiworker
     from .augment import build_augmenter
     from .recipes import Recipe
 
@@ -211,9 +220,12 @@ def fit(
     augment = build_augmenter(augment_cfg or {}, seed, crop) if (augment_cfg or crop) else None
     steps = int(np.ceil(len(train[0]) / batch))
     patience = tr_cfg.get("early_stopping_patience")
-    ckdir.mkdir(parents=True, exist_ok=True)
+    multi = distribute.is_multiworker(strategy)
+    chief = distribute.is_chief(strategy)
+    if chief:
+        ckdir.mkdir(parents=True, exist_ok=True)
 
-    state = read_state(ckdir) if resume else None
+    state = read_state(ckdir) if resume and chief else None
     recipe_hash = hashlib.sha256(json.dumps(recipe_data, sort_keys=True, default=str).encode()).hexdigest()
     if state and state.get("recipe_sha256", recipe_hash) != recipe_hash:
         # e.g. --teacher or --epochs left out of the resume command: never carry on with another recipe
@@ -223,16 +235,23 @@ def fit(
     history: list[dict[str, Any]] = list(state["history"]) if state else []
     best = float(state["best_val_accuracy"]) if state else -1.0
     since_best = int(state.get("since_best", 0)) if state else 0
+    finished = bool(state) and (bool(state.get("stopped_early")) or start >= total)
+    if multi:  # the workers follow the chief's checkpoint
+        start, best, since_best, finished = multiworker.from_chief(strategy, [start, best, since_best, finished])
+        start, since_best, finished, best = int(start), int(since_best), bool(finished), float(best)
     if state:
         log(f"resuming after epoch {start}/{total} (best val accuracy so far {best:.4f})")
-        if state.get("stopped_early") or start >= total:
-            log("run had already finished training; finishing its artifacts")
+    if finished:
+        log("run had already finished training; finishing its artifacts")
+        if chief:
             model.load_weights(ckdir / "best.weights.h5")
-            return history
+        return history
 
-    from .distribute import without_empty_replicas
+    def val_pipeline(share=None):
+        return dataset(val[0], val[1], None, batch, None, None, scale, num_classes, True, share)
 
-    val_ds = without_empty_replicas(dataset(val[0], val[1], None, batch, None, None, scale, num_classes, True), strategy)
+    val_ds = (multiworker.distributed(strategy, val_pipeline) if multi
+              else distribute.without_empty_replicas(val_pipeline(), strategy))
     verbose = 1 if sys.stdout.isatty() else 2
     compiled_stage = None
     for epoch in range(start, total):
@@ -243,52 +262,73 @@ def fit(
             with scope:
                 set_trainable(model, stage.get("trainable", "all"), freeze_bn)
                 opt = make_optimizer(tr_cfg, stage, steps)
-                model.compile(
-                    optimizer=opt,
-                    loss=keras.losses.CategoricalCrossentropy(label_smoothing=smooth),
-                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-                )
+                if multi:  # variables made here, not inside a step
+                    opt.build(model.trainable_variables)
+                else:
+                    model.compile(
+                        optimizer=opt,
+                        loss=keras.losses.CategoricalCrossentropy(label_smoothing=smooth),
+                        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                    )
             if state and epoch == start and epoch > s_start:
                 with strategy.scope() if strategy is not None else _null():  # optimizer slots are built here
                     load_checkpoint(ckdir, state, model, opt)  # mid-stage: restore weights + optimizer
             elif state and epoch == start:
                 model.load_weights(ckdir / state["checkpoint"] / "model.weights.h5")
+            if multi:
+                with strategy.scope():
+                    multiworker.sync_from_chief(strategy, list(model.weights) + list(opt.variables))
+                loop = multiworker.Loop(strategy, model, opt, smooth)
             compiled_stage = si
             n_train = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
             log(f"stage {si + 1}/{len(stages)}: trainable={stage.get('trainable', 'all')} "
                 f"({n_train:,} trainable params), epochs {s_start + 1}-{s_start + int(stage['epochs'])}")
         t0 = time.time()
         train_y = train[1] if targets is None else targets
-        train_ds = without_empty_replicas(
-            dataset(train[0], train_y, w_train, batch, augment, seed * 1000 + epoch, scale, num_classes, True), strategy)
+
+        def train_pipeline(share=None):
+            return dataset(train[0], train_y, w_train, batch, augment, seed * 1000 + epoch, scale, num_classes, True,
+                           share)
+
         log(f"epoch {epoch + 1}/{total}")
-        h = model.fit(train_ds, validation_data=val_ds, epochs=epoch + 1, initial_epoch=epoch, verbose=verbose)
+        if multi:
+            row = loop.epoch(multiworker.distributed(strategy, train_pipeline), val_ds, epoch + 1)
+            lr = multiworker.learning_rate(opt)
+        else:
+            h = model.fit(distribute.without_empty_replicas(train_pipeline(), strategy), validation_data=val_ds,
+                          epochs=epoch + 1, initial_epoch=epoch, verbose=verbose)
+            row = {k: float(v[-1]) for k, v in h.history.items()}
+            lr = float(np.asarray(opt.learning_rate))
         secs = time.time() - t0
-        row = {k: float(v[-1]) for k, v in h.history.items()}
-        lr = model.optimizer.learning_rate
         # images/s: training images per wall-clock second of the whole epoch (validation pass included)
-        row = {"epoch": epoch + 1, "stage": si + 1, **row, "lr": float(np.asarray(lr)), "seconds": round(secs, 1),
+        row = {"epoch": epoch + 1, "stage": si + 1, **row, "lr": lr, "seconds": round(secs, 1),
                "images_per_second": round(len(train[0]) / secs, 1)}
         history.append(row)
         improved = row.get("val_accuracy", 0.0) > best
         if improved:
             best = row["val_accuracy"]
             since_best = 0
-            save_best(ckdir, model)
+            if chief:
+                save_best(ckdir, model)
         else:
             since_best += 1
         stop = bool(patience) and since_best >= int(patience)
-        save_checkpoint(ckdir, model, model.optimizer, {
-            "epoch": epoch + 1, "total": total, "history": history, "best_val_accuracy": best,
-            "since_best": since_best, "stopped_early": stop, "recipe_sha256": recipe_hash,
-        })
+        if chief:
+            save_checkpoint(ckdir, model, opt, {
+                "epoch": epoch + 1, "total": total, "history": history, "best_val_accuracy": best,
+                "since_best": since_best, "stopped_early": stop, "recipe_sha256": recipe_hash,
+            })
         log(f"epoch {epoch + 1}/{total}: loss {row['loss']:.4f} acc {row['accuracy']:.4f} "
             f"val_loss {row.get('val_loss', float('nan')):.4f} val_acc {row.get('val_accuracy', float('nan')):.4f} "
             f"lr {row['lr']:.2e} {secs:.0f}s {row['images_per_second']:.0f} img/s{' *best' if improved else ''}")
         if stop:
             log(f"early stopping: no val accuracy gain for {patience} epochs")
             break
-    model.load_weights(ckdir / "best.weights.h5")
+    if multi:
+        log(f"{distribute.task_name(strategy)}: weights after epoch {history[-1]['epoch']}: sha256 "
+            f"{multiworker.weights_digest(model)} (the same on every worker)")
+    if chief:
+        model.load_weights(ckdir / "best.weights.h5")
     return history
 
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -73,12 +74,25 @@ def train(
     seeded holdout selectors stored in provenance, so the splits stay re-creatable.
     """
     require_extras(["train"], "fer-edge train")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: it reads this once
     from . import distribute, soft_targets  # distribute: --strategy and the replica rule for batch and lr
 
     # Before touching --out: a bad strategy or TF_CONFIG must not cost an existing run folder.
     soft_targets.weights(recipe.data)  # e.g. a [distill] recipe without --teacher, before the data loads
     strategy = distribute.strategy_for(distribute.strategy_name(recipe, strategy_name), log)
     recipe = distribute.scaled(recipe, strategy)
+    if not distribute.is_chief(strategy):  # only the chief writes the run folder
+        scratch = Path(tempfile.mkdtemp(prefix="fer-edge-worker-"))
+        try:
+            summary = _train(recipe, data_path, scratch / "run", kind, False, log, limit, strategy, str(out))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        from . import multiworker
+
+        # Wait for the chief's bundle, so that the whole cluster ends together (a worker that
+        # leaves early reads as a crashed task to the chief's coordination service).
+        summary["chief_test_accuracy"] = float(multiworker.from_chief(strategy, [0.0], "the chief's evaluation")[0])
+        return summary
     out = Path(out)
     if (out / MANIFEST).is_file() and not overwrite:
         raise FerEdgeError(f"{out} holds a finished run; choose another --out or pass --overwrite")
@@ -88,7 +102,18 @@ def train(
         shutil.rmtree(out)
     if resume and not (out / "checkpoints").exists() and not (out / "folds").exists():
         log(f"{out}: nothing to resume, starting a new run")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    summary = _train(recipe, data_path, out, kind, resume, log, limit, strategy)
+    if distribute.is_multiworker(strategy):  # the bundle is written: the workers may stop
+        from . import multiworker
+
+        multiworker.from_chief(strategy, [summary["test_accuracy"]], "the end of the run")
+    return summary
+
+
+def _train(recipe, data_path, out: Path, kind, resume, log, limit, strategy, chief_out: str | None = None):
+    """The run into ``out``; ``chief_out``: this is a non-chief worker, ``out`` a scratch folder."""
+    from . import distribute, multiworker
+
     import warnings
 
     import keras
@@ -112,13 +137,23 @@ def train(
     multi = pcfg.get("type", "fixed") == "loso"
     for task in tasks(recipe.data, ds, spec, seed, limit):
         folder = out / "folds" / task.name if multi else out
-        if (folder / MANIFEST).is_file():
+        done = (folder / MANIFEST).is_file()
+        if distribute.is_multiworker(strategy):  # the chief's folder decides, on every worker
+            done = bool(multiworker.from_chief(strategy, [done])[0])
+        if done and chief_out is not None:
+            log(f"{task.name}: already finished by the chief")
+            continue
+        if done:
             log(f"{task.name}: already finished, reading its results")
             results.append((task, folder, json.loads((folder / "metrics.json").read_text())))
             continue
         log(f"{task.name}: train {len(task.train.y)}, val {len(task.val.y)}, test {len(task.test.y)}")
         m = _run_task(recipe, task, spec, ds, str(Path(data_path).resolve()), kind, folder, seed, resume, strategy, log)
         results.append((task, folder, m))
+    if chief_out is not None:
+        epochs = [r[2]["summary"]["epochs_run"] for r in results]
+        return {"role": "worker", "task": distribute.task_name(strategy), "chief_out": chief_out,
+                "epochs_run": sum(epochs)}
     if multi:
         return _pool_folds(recipe, results, spec, ds, str(Path(data_path).resolve()), kind, out, seed, log)
     return results[0][2]["summary"]
@@ -224,6 +259,10 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
                       recipe.section("augment") if not _offline_augmented(recipe) else None, strategy,
                       crop=spec.crop, targets=targets)
     train_secs = time.time() - t0
+    from .distribute import is_chief
+
+    if not is_chief(strategy):  # a multiworker worker: the chief evaluates and writes the bundle
+        return {"summary": {"epochs_run": len(history), "train_seconds": round(train_secs, 1)}}
     epoch_secs = [r["seconds"] for r in history if "seconds" in r]
     rates = [r["images_per_second"] for r in history if "images_per_second" in r]
     # Everything below (metrics, report, the saved model) uses the float32 model that is exported,
