@@ -5,7 +5,7 @@ here, each started with its own TF_CONFIG as a cluster would start them.
   trains (same global batch, frozen BatchNorm), the chief writes the one bundle, and the
   workers end with the same weights;
 - a worker killed mid-run stops the chief with a one-line error, and --resume on both
-  continues from the chief's checkpoint to the end;
+  continues from the chief's checkpoint to the model an uninterrupted one-device run trains;
 - a worker whose cluster never forms gives up with a one-line error after FER_EDGE_CLUSTER_WAIT.
 """
 
@@ -124,7 +124,7 @@ def test_two_workers_train_the_one_device_model_and_the_chief_writes_one_bundle(
     assert json.loads((out / "metrics.json").read_text())["summary"]["test_accuracy"] == one["test_accuracy"]
 
 
-@pytest.mark.slow  # ~2 min: a cluster run, a killed worker, and the resumed run
+@pytest.mark.slow  # ~2 min: a cluster run, a killed worker, the resumed run and a one-device run
 def test_killed_worker_stops_the_chief_with_one_line_and_resume_continues(tiny):
     tmp, data, recipe_text, logs = tiny
     recipe = tmp / "long.toml"
@@ -145,8 +145,9 @@ def test_killed_worker_stops_the_chief_with_one_line_and_resume_continues(tiny):
     assert time.time() - t_kill < 60  # found out by TensorFlow's heartbeat (~10 s), not a hang
     errors = error_lines(chief_err)
     assert len(errors) == 1 and "Traceback" not in chief_err, chief_err[-3000:]
-    assert re.match(r"error: multiworker training lost worker 1 during epoch \d+ \(.*heartbeat.*\); restart every "
-                    r"worker with --resume", errors[0]), errors[0]
+    # TensorFlow's reason: a reset connection, or missed heartbeats, whichever it notices first
+    assert re.match(r"error: multiworker training lost worker 1 during epoch \d+ \(.*(connection|heartbeat).*\); "
+                    r"restart every worker with --resume", errors[0], re.I), errors[0]
     assert not (out / "manifest.json").exists()  # never a half-written bundle
     saved = json.loads((out / "checkpoints" / "state.json").read_text())["epoch"]
     assert 2 <= saved < 8
@@ -161,6 +162,17 @@ def test_killed_worker_stops_the_chief_with_one_line_and_resume_continues(tiny):
     rows = (out / "history.csv").read_text().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == list(range(1, 9))
     assert (out / "manifest.json").is_file()
+
+    # It continued the same run: the model of an uninterrupted one-device run of the recipe.
+    import keras
+
+    from fer_edge.training.recipes import load_recipe
+    from fer_edge.training.trainer import train
+
+    train(load_recipe(recipe), data, tmp / "one", log=lambda s: None, strategy_name="none")
+    w_one = keras.models.load_model(tmp / "one" / "model.keras", compile=False).get_weights()
+    w_run = keras.models.load_model(out / "model.keras", compile=False).get_weights()
+    assert max(float(np.abs(a - b).max()) for a, b in zip(w_one, w_run)) < 1e-4
 
 
 def test_a_cluster_that_never_forms_is_one_line_error(tiny):

@@ -138,8 +138,8 @@ def cluster_wait(environ: dict[str, str] | None = None) -> float:
 def _join_cluster(cfg: dict[str, Any], wait: float, log: Callable[[str], None]):
     """MultiWorkerMirroredStrategy for TF_CONFIG, or a one-line error when the cluster does not form.
 
-    TensorFlow waits for missing workers for an hour or more (measured with TF 2.21: the chief
-    with no deadline, a worker over 100 s), and that wait cannot be interrupted from Python; so
+    TensorFlow keeps waiting for missing workers (measured with TF 2.21: the chief with no
+    deadline, a worker still waiting after 100 s), and that wait cannot be interrupted from Python; so
     a watchdog process prints the error line and ends this process (exit status 137) if the
     cluster has not formed after ``wait`` seconds."""
     import tensorflow as tf

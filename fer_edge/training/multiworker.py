@@ -33,9 +33,9 @@ from ..errors import FerEdgeError, first_line
 
 def lost_cluster(exc: Exception, where: str) -> FerEdgeError:
     """TensorFlow's collective error (pages, naming the task that stopped) -> one line that says what to do."""
-    text = str(exc)
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", str(exc))  # {{function_node ... this task's device}}
     tasks = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", text.split("Error reported from", 1)[-1])))
-    lines = [re.sub(r"\{\{[^}]*\}\}\s*", "", line).strip().rstrip(":") for line in text.splitlines()]
+    lines = [line.strip().rstrip(":") for line in text.splitlines()]
     telling = [line for line in lines if re.search(r"aborted|unhealthy|unavailable|deadline|connect", line, re.I)]
     why = (telling or [first_line(exc)])[0][:300]
     who = ", ".join(f"{job} {i}" for job, i in tasks) or "a worker"
