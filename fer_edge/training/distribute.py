@@ -163,8 +163,8 @@ def _join_cluster(cfg: dict[str, Any], wait: float, log: Callable[[str], None]):
     finally:
         watchdog.stdin.close()
         watchdog.wait()
-    log(f"cluster formed: {strategy.num_replicas_in_sync} replica(s); {me} is "
-        f"{'the chief: it writes the run folder' if is_chief(strategy) else 'a worker: the chief writes the run folder'}")
+    role = "the chief: it writes the run folder" if is_chief(strategy) else "a worker: the chief writes the run folder"
+    log(f"cluster formed: {strategy.num_replicas_in_sync} replica(s); {me} is {role}")
     return strategy
 
 
