@@ -54,3 +54,27 @@ def test_the_loader_keeps_the_last_file_but_rereads_a_changed_one(tmp_path):
     assert "mine" not in load_dataset(csv).info
     csv.write_text(csv.read_text() + f"0,{pixels},PrivateTest\n")
     assert len(load_dataset(csv)) == 3
+
+
+def test_bench_shares_an_evaluation_set_only_between_bundles_with_the_same_selection(tmp_path):
+    # Regression: the bench workspace keyed its evaluation sets by (data path, test selector,
+    # --limit) only, so a 7-class bundle benched after a 4-class (or quick-run) bundle of the same
+    # data was scored on that bundle's faces (provenance labels and subset were left out).
+    from fer_edge.bench.core import BenchOptions, Workspace
+    from fer_edge.bench.targets import Target
+
+    pixels = " ".join(["7"] * 48 * 48)
+    csv = tmp_path / "fer2013.csv"
+    csv.write_text("emotion,pixels,Usage\n" + "".join(f"{e % 7},{pixels},PrivateTest\n" for e in range(70)))
+    base = {"path": str(csv), "kind": "fer2013", "test": {"split": "test"}}
+    four = ["angry", "happy", "sad", "neutral"]
+    subset = {"holdout": {"fraction": 0.5, "seed": 0, "part": "holdout"}}
+    ws_dir = tmp_path / "ws"
+    ws_dir.mkdir()
+    ws = Workspace(ws_dir, BenchOptions(batch=4))
+    targets = {name: Target(name, tmp_path, _manifest(data)) for name, data in (
+        ("fer4", {**base, "labels": four}), ("fer7", base), ("quick", {**base, "subset": subset}))}
+    n = {name: len(ws.eval_files(t, None).faces) for name, t in targets.items()}
+    assert n == {"fer4": 40, "fer7": 70, "quick": len(select(load_dataset(csv), subset))}
+    assert 0 < n["quick"] < 70
+    assert ws.eval_files(Target("again", tmp_path, _manifest(dict(base))), None) is ws.eval_files(targets["fer7"], None)

@@ -22,7 +22,7 @@ from ..data import FaceDataset, save_npz
 from ..errors import ConfigError, DataError
 from ..runtime.backends import BACKENDS
 from . import environment, schema
-from .evalset import eval_faces, provenance_data
+from .evalset import eval_faces, eval_key, provenance_data
 from .profiles import DEVICES
 from .schema import BenchReport, BenchResult, Latency
 from .targets import Target, convert_reference, read_targets, validation_failure
@@ -131,8 +131,7 @@ class Workspace:
             prov = provenance_data(manifest)
             if not prov and not self.options.data:
                 raise DataError(f"{target.path} names no evaluation data in its provenance; pass --data PATH")
-            key = json.dumps([self.options.data or prov.get("path"), prov.get("test"), self.options.limit],
-                             sort_keys=True, default=str)
+            key = eval_key(manifest, self.options.data, self.options.limit)
             if key not in self._sets:
                 faces, description = eval_faces(manifest, self.options.data, self.options.limit)
                 i = len(self._sets)
