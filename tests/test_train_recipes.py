@@ -119,6 +119,15 @@ def test_builtin_variant_is_its_parent_plus_its_changes():
     assert differing == {"class_balance"}
 
 
+def test_a_folder_named_like_a_recipe_does_not_hide_the_builtin(tmp_path, monkeypatch):
+    # Regression: a run folder ./edge_plain44 (--out edge_plain44) made `--recipe edge_plain44` and every
+    # variant extending it fail with "edge_plain44: recipe file not found".
+    (tmp_path / "edge_plain44").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe("edge_plain44").source == "builtin:edge_plain44"
+    assert load_recipe("edge_plain44_sqrt").data["train"]["class_balance"] == "sqrt"
+
+
 def test_overrides_are_recorded():
     r = with_overrides(load_recipe("edge_mobilenetv2_64"), epochs=3, batch_size=16, lr=1e-4, seed=7)
     assert r.epochs == 3 and r.stages[0]["trainable"] == "head"

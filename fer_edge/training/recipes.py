@@ -101,7 +101,7 @@ def _read_merged(text: str, chain: tuple[str, ...], base_dir: Path | None = None
 
 def _read_raw(text: str, base_dir: Path | None) -> tuple[bytes, str]:
     path = Path(text)
-    if path.suffix == ".toml" or "/" in text or path.exists():
+    if path.suffix == ".toml" or "/" in text or path.is_file():  # a folder named like a recipe (a run) is not one
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
         if not path.is_file():
