@@ -51,7 +51,7 @@ def nameable(faces: FaceDataset, model_labels: Sequence[str]) -> tuple[FaceDatas
     no FER2013 class)."""
     keep = tuple(n for n in faces.label_names if n in model_labels)
     if not keep:
-        raise DataError(f"{faces.name}: none of its labels {list(faces.label_names)} are model labels "
+        raise DataError(f"{faces.info.get('path', faces.name)}: none of its labels {list(faces.label_names)} are model labels "
                         f"{list(model_labels)}")
     dropped = [n for n in faces.label_names if n not in keep]
     return (faces.with_labels(keep) if dropped else faces), dropped

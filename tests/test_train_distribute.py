@@ -192,3 +192,23 @@ def test_multiworker_cli_errors_are_one_line(tmp_path, monkeypatch):
     res = CliRunner().invoke(cli, ["train", "--recipe", str(recipe), "--data", str(tmp_path), "--out", str(run),
                                    "--strategy", "ring"])
     assert res.exit_code == 2 and "'ring' is not one of" in res.output
+
+
+def test_worker_rank_gives_each_worker_its_own_augmentation_stream(monkeypatch):
+    # fitloop seeds each worker's augmenter with seed + 7919 * rank: equal ranks would give slice k of
+    # every worker the same flips and crops
+    from types import SimpleNamespace
+
+    from fer_edge.training import distribute
+
+    def fake(jobs, task_type, task_id):
+        spec = SimpleNamespace(jobs=jobs)
+        return SimpleNamespace(cluster_resolver=SimpleNamespace(cluster_spec=lambda: spec, task_type=task_type,
+                                                                task_id=task_id))
+
+    assert distribute.worker_rank(None) == 0
+    monkeypatch.setattr(distribute, "is_multiworker", lambda s: s is not None)
+    with_chief = [fake(["chief", "worker"], "chief", 0)] + [fake(["chief", "worker"], "worker", i) for i in range(3)]
+    assert [distribute.worker_rank(s) for s in with_chief] == [0, 1, 2, 3]
+    workers_only = [fake(["worker"], "worker", i) for i in range(3)]
+    assert [distribute.worker_rank(s) for s in workers_only] == [0, 1, 2]

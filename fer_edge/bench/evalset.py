@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bundle import Manifest
-from ..data import FaceDataset, load_dataset, provenance_dataset
+from ..data import FaceDataset, load_dataset, names_data, provenance_dataset
 from ..errors import DataError
 from ..evaluation import select_faces
 
@@ -20,17 +20,12 @@ def provenance_data(manifest: Manifest | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _own_data(prov: dict[str, Any], data: str | Path | None) -> bool:
-    """True when the bundle is scored on the dataset its provenance names (not another --data)."""
-    return not data or Path(data).resolve() == Path(prov.get("path", "")).resolve()
-
-
 def eval_key(manifest: Manifest | None, data: str | Path | None, limit: int | None) -> str:
     """What ``eval_faces`` picks its faces by: bundles with equal keys are scored on the same faces.
     On its own data that is the provenance's kind, label set and quick-run subset too."""
     prov = provenance_data(manifest)
     selector = prov.get("test") or DEFAULT_SELECTOR
-    if _own_data(prov, data):
+    if names_data(prov, data):
         what = [prov.get("path"), prov.get("kind"), prov.get("labels"), prov.get("subset"), selector]
     else:
         what = [str(data), selector]
@@ -48,7 +43,7 @@ def eval_faces(manifest: Manifest | None, data: str | Path | None, limit: int | 
     if not Path(path).exists():
         raise DataError(f"{path}: evaluation data not found (pass --data PATH)")
     selector = prov.get("test") or DEFAULT_SELECTOR
-    if _own_data(prov, data):
+    if names_data(prov, data):
         # the bundle's own data: its quick-run subset and test selector, exactly as train reported
         faces = select_faces(provenance_dataset(prov), "test", prov, limit)
     else:  # another dataset (kind detected): the same test selector

@@ -239,6 +239,7 @@ def load_dataset(
     else:
         ds = reader(path, skip_bad=skip_bad, **opts)
         ds.info.setdefault("kind", kind)
+        ds.info.setdefault("path", str(path))  # errors about its faces name the file
         if key is not None:
             _LAST_FILE.clear()  # at most one dataset held
             _LAST_FILE[key] = ds

@@ -25,6 +25,16 @@ def resolve_path(path: str | Path, folder: Path | None) -> Path:
     return p
 
 
+def names_data(prov: dict[str, Any], data: str | Path | None) -> bool:
+    """True when ``data`` is the dataset the provenance names (no ``data`` given means that one too)."""
+    if not data:
+        return True
+    try:
+        return Path(data).resolve() == Path(prov["path"]).resolve()
+    except (KeyError, TypeError):
+        return False
+
+
 def provenance_dataset(data: dict[str, Any], folder: Path | None = None) -> FaceDataset:
     """The dataset ``data`` names, read with its kind and restricted to its label set."""
     path = resolve_path(str(data["path"]), folder)

@@ -1,20 +1,12 @@
-"""Datasets for training: read, pick the recipe's labels, select splits, shape to the model input."""
+"""Datasets for training: pick the recipe's labels and shape the faces to the model input (fer_edge.data reads them)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
 from ..bundle import InputSpec
-from ..data import FaceDataset, load_dataset
+from ..data import FaceDataset
 from ..labels import label_set
-
-
-def load(path: str | Path, kind: str | None = None) -> tuple[FaceDataset, str]:
-    """(dataset, reader kind), read by ``fer_edge.data.load_dataset`` (kind detected when None)."""
-    ds = load_dataset(path, kind=kind)
-    return ds, kind or ds.info.get("kind", ds.name)
 
 
 def restrict_labels(ds: FaceDataset, labels: str | list[str] | None) -> FaceDataset:

@@ -186,6 +186,15 @@ def is_chief(strategy) -> bool:
     return resolver.task_type == "worker" and int(resolver.task_id) == 0
 
 
+def worker_rank(strategy) -> int:
+    """0 for the chief (or a single process), 1..N-1 for the other workers of a cluster."""
+    if not is_multiworker(strategy):
+        return 0
+    resolver = strategy.cluster_resolver
+    has_chief = "chief" in resolver.cluster_spec().jobs
+    return 0 if resolver.task_type == "chief" else int(resolver.task_id) + int(has_chief)
+
+
 def task_name(strategy) -> str:
     resolver = strategy.cluster_resolver
     return f"{resolver.task_type} {resolver.task_id}"

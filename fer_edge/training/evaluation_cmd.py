@@ -9,7 +9,7 @@ from typing import Any
 
 from ..atomic import atomic_dir, write_json
 from ..bundle import MANIFEST, InputSpec
-from ..data import load_dataset
+from ..data import load_dataset, names_data
 from ..errors import ConfigError, ModelError, require, require_extras
 from ..evaluation import evaluate, nameable, select_faces
 from ..labels import FER7, canonical, label_set
@@ -102,7 +102,7 @@ def evaluate_model(
     ds = load_dataset(data_path, kind)
     kind = kind or ds.info.get("kind", ds.name)
 
-    protocol = protocol or ("split" if split else "bundle" if prov and _same_data(prov, data_path) else "split")
+    protocol = protocol or ("split" if split else "bundle" if prov and names_data(prov, data_path) else "split")
     if protocol == "bundle":
         if not prov:
             raise ConfigError(f"{model_path}: not a bundle with a stored test selector; use --protocol split")
@@ -159,8 +159,3 @@ def _write_outputs(out: Path, result, clf, keras_model, ds, selection, prov, tsn
         }, {"test": m}, notes)
 
 
-def _same_data(prov: dict[str, Any], data_path) -> bool:
-    try:
-        return Path(prov["path"]).resolve() == Path(data_path).resolve()
-    except (KeyError, TypeError):
-        return False

@@ -217,7 +217,10 @@ def fit(
     smooth = float(tr_cfg.get("label_smoothing", 0.0))
     cw = class_weights(train[1], num_classes, tr_cfg.get("class_balance", "none"))
     w_train = cw[train[1]] if tr_cfg.get("class_balance", "none") != "none" else None
-    augment = build_augmenter(augment_cfg or {}, seed, crop) if (augment_cfg or crop) else None
+    # each worker augments its own slices: its own random stream, or slice k of every worker would get
+    # the same flips and crops (the pipeline that cuts the batches stays seeded alike on all workers)
+    aug_seed = seed + 7919 * distribute.worker_rank(strategy)
+    augment = build_augmenter(augment_cfg or {}, aug_seed, crop) if (augment_cfg or crop) else None
     steps = int(np.ceil(len(train[0]) / batch))
     patience = tr_cfg.get("early_stopping_patience")
     multi = distribute.is_multiworker(strategy)

@@ -123,7 +123,8 @@ def _train(recipe, data_path, out: Path, kind, resume, log, limit, strategy, chi
     seed = int(recipe.data["train"].get("seed", 0))
     keras.utils.set_random_seed(seed)
     data_cfg = recipe.data["data"]
-    ds, kind = tdata.load(data_path, kind or data_cfg.get("kind"))
+    ds = load_dataset(data_path, kind or data_cfg.get("kind"))
+    kind = kind or data_cfg.get("kind") or ds.info.get("kind", ds.name)
     ds = tdata.restrict_labels(ds, data_cfg.get("labels"))
     if data_cfg.get("drop_labels"):
         ds = ds.with_labels(tuple(n for n in ds.label_names if n not in data_cfg["drop_labels"]))
