@@ -222,26 +222,19 @@ def run_one(key: str, resume: bool, out_root: Path | None = None, limit: int | N
 
 def dedup_eval(run: Path) -> dict:
     """Accuracy on PrivateTest without the images pixel-identical to a Training image."""
-    import keras
     import numpy as np
 
-    from fer_edge.bundle import read_bundle
-    from fer_edge.data.dataset import select
-    from fer_edge.metrics import classification_metrics
-    from fer_edge.training.data import load
+    from fer_edge.data import provenance_dataset, select_role
+    from fer_edge.evaluation import evaluate
+    from fer_edge.runtime import load as load_classifier
 
-    b = read_bundle(run)
-    d = b.manifest.provenance["data"]
-    ds, _ = load(d["path"], d["kind"])
-    if tuple(ds.label_names) != tuple(d["labels"]):
-        ds = ds.with_labels(tuple(d["labels"]))
+    clf = load_classifier(run)
+    d = clf.manifest.provenance["data"]
+    ds = provenance_dataset(d, run)
     train_hashes = {hashlib.sha1(img.tobytes()).digest() for img in ds.split("train").images}
-    test = select(select(ds, d["subset"]) if d.get("subset") else ds, d["test"])  # subset: a --limit run
+    test = select_role(ds, d, "test")
     keep = np.array([hashlib.sha1(img.tobytes()).digest() not in train_hashes for img in test.images])
-    model = keras.models.load_model(b.model_path, compile=False)
-    x = b.manifest.input.preprocess(test.images[keep])
-    pred = model.predict(x, verbose=0, batch_size=256).argmax(1)
-    m = classification_metrics(test.labels[keep], pred, list(d["labels"]))
+    m = evaluate(clf, test.subset(keep))
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"], "removed": int((~keep).sum())}
 
 

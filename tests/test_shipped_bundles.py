@@ -150,7 +150,7 @@ def test_wheel_contains_the_assets(tmp_path):
     src = tmp_path / "src"
     for name in ("fer_edge", "train", "convert", "devices"):
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(REPO / name, src / name)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
                            "-q", "-w", str(tmp_path / "whl")], capture_output=True, text=True, timeout=300)
