@@ -189,13 +189,22 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--md", type=Path, required=True)
     ap.add_argument("--speed", action="store_true", help="re-measure training throughput (minutes)")
     ap.add_argument("--speed-json", type=Path, help="where the throughput rows are kept (read when --speed is absent)")
+    ap.add_argument("--note", action="append", default=[], metavar="RUN=TEXT",
+                    help="a note printed beside RUN's command (kept in --keep); repeatable")
     args = ap.parse_args(argv)
+    notes = [n.split("=", 1) for n in args.note]
+    if any(len(n) != 2 or not n[0] for n in notes):
+        ap.error("--note takes RUN=TEXT")
+    args.note = dict(notes)
     rows = json.loads(args.keep.read_text()) if args.keep and args.keep.is_file() else []
     for run in args.runs:
         if not (run / "manifest.json").is_file():
             print(f"error: {run}: not a finished run (no manifest.json)", file=sys.stderr)
             return 2
         new = run_row(run)
+        kept = next((r for r in rows if r["run"] == new["run"]), {})
+        if args.note.get(run.name) or kept.get("note"):  # a note (e.g. "shared CPU") outlives a regeneration
+            new["note"] = args.note.get(run.name) or kept["note"]
         rows = [r for r in rows if r["run"] != new["run"]] + [new]
     if args.keep:
         write_json(args.keep, rows)
