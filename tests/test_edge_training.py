@@ -373,7 +373,18 @@ def test_bench_measures_tta_rows(bf16_tflite):
     (row,) = run_bench([str(bf16_tflite["fp32"])], opts).results
     assert row.status == "ok", row.error
     assert "test-time augmentation: ten_crop" in row.notes
-    assert row.latency_e2e.p50_ms > 5 * row.latency.p50_ms  # ten views vs one
+    # the row's accuracy is the ten-crop average's on the bench's own faces (not one view's):
+    # a structural check; how much slower ten views are is measured by benchmarks/bench_cpu.py
+    from fer_edge.bench.evalset import eval_faces
+    from fer_edge.bundle import read_bundle
+    from fer_edge.evaluation import evaluate
+    from fer_edge.runtime import load as load_classifier
+
+    bundle = str(bf16_tflite["fp32"])
+    faces, _ = eval_faces(read_bundle(bundle).manifest, None, 40)
+    ten = evaluate(load_classifier(bundle, threads=1, tta="ten_crop"), faces)
+    assert row.eval_n == ten["n"] == len(faces)
+    assert row.accuracy == pytest.approx(ten["accuracy"])
     with pytest.raises(ConfigError, match="--tta"):
         BenchOptions(devices=("rpi",), host="pi@example", tta="flip").check()
 
