@@ -22,7 +22,8 @@ from ..data import FaceDataset, save_npz
 from ..errors import ConfigError, DataError
 from ..runtime.backends import BACKENDS
 from . import environment, schema
-from .evalset import eval_faces, eval_key, provenance_data
+from ..data import provenance_data
+from .evalset import eval_faces, eval_key
 from .profiles import DEVICES
 from .schema import BenchReport, BenchResult, Latency
 from .targets import Target, convert_reference, read_targets, validation_failure

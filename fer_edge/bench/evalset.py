@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from ..bundle import Manifest
-from ..data import FaceDataset, load_dataset, names_data, provenance_dataset
+from ..data import FaceDataset, load_dataset, names_data, provenance_data, provenance_dataset
 from ..errors import DataError
 from ..evaluation import select_faces
 
 DEFAULT_SELECTOR = {"split": "test"}
-
-
-def provenance_data(manifest: Manifest | None) -> dict[str, Any]:
-    data = manifest.provenance.get("data") if manifest is not None and manifest.provenance else None
-    return data if isinstance(data, dict) else {}
 
 
 def eval_key(manifest: Manifest | None, data: str | Path | None, limit: int | None) -> str:

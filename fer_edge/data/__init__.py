@@ -17,12 +17,12 @@ from .cache import load_npz, save_npz
 from .dataset import BadItem, FaceDataset, select, select_role, stratified_holdout
 from .leakage import leakage_report
 from .loader import KINDS, detect_kind, load_dataset
-from .provenance import names_data, provenance_dataset
+from .provenance import names_data, provenance_data, provenance_dataset
 from .splits import fold_selectors, folds, leave_one_subject_out, protocol_selectors, subject_kfold
 
 __all__ = [
     "BadItem", "FaceDataset", "KINDS", "detect_kind", "fold_selectors", "folds", "leakage_report",
-    "leave_one_subject_out", "load_dataset", "load_npz", "names_data", "protocol_selectors", "provenance_dataset", "save_npz", "select",
+    "leave_one_subject_out", "load_dataset", "load_npz", "names_data", "protocol_selectors", "provenance_data", "provenance_dataset", "save_npz", "select",
     "select_role",
     "stratified_holdout", "subject_kfold",
 ]

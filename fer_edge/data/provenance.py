@@ -25,6 +25,12 @@ def resolve_path(path: str | Path, folder: Path | None) -> Path:
     return p
 
 
+def provenance_data(manifest) -> dict[str, Any]:
+    """A bundle manifest's ``provenance["data"]``, or {} when it has none (peers, plain model files)."""
+    data = manifest.provenance.get("data") if manifest is not None and manifest.provenance else None
+    return data if isinstance(data, dict) else {}
+
+
 def names_data(prov: dict[str, Any], data: str | Path | None) -> bool:
     """True when ``data`` is the dataset the provenance names (no ``data`` given means that one too)."""
     if not data:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..atomic import atomic_dir, write_json
 from ..bundle import MANIFEST, InputSpec
-from ..data import load_dataset, names_data
+from ..data import load_dataset, names_data, provenance_data
 from ..errors import ConfigError, ModelError, require, require_extras
 from ..evaluation import evaluate, nameable, select_faces
 from ..labels import FER7, canonical, label_set
@@ -43,8 +43,7 @@ def _classifier(model_path: Path, labels, input_norm, color, interpolation):
                               f"its own labels and preprocessing in {MANIFEST}")
 
         clf = load(model_path)  # any format; a `fer-edge train` run through the keras backend
-        data = clf.manifest.provenance.get("data")
-        return clf, getattr(clf.backend, "model", None), data if isinstance(data, dict) else None
+        return clf, getattr(clf.backend, "model", None), provenance_data(clf.manifest) or None
     if not model_path.is_file():
         raise ModelError(f"{model_path}: no such model file or bundle")
     require_extras(["train"], "fer-edge eval MODEL.keras")
