@@ -231,6 +231,35 @@ def test_distilled_run_records_its_teachers(bf16_run, small_fer_csv, tmp_path):
         assert ens[split]["accuracy"] == pytest.approx(own[split]["accuracy"])
 
 
+def test_teacher_probabilities_are_kept_for_a_resume(bf16_run, monkeypatch, tmp_path):
+    # A resumed distillation run reads the teachers' probabilities from its checkpoints instead of
+    # predicting again; a changed face set (or teacher, or views) is a new key, never a stale hit.
+    from types import SimpleNamespace
+
+    from fer_edge.training import soft_targets
+
+    m = json.loads((bf16_run / "manifest.json").read_text())
+    sel, labels = m["provenance"]["data"], m["labels"]
+    faces = SimpleNamespace(images=np.random.default_rng(0).integers(0, 256, (24, 48, 48), dtype=np.uint8))
+    lines: list[str] = []
+    fresh, _ = soft_targets.teacher_distribution([str(bf16_run)], faces, sel, labels, 2.0, "flip", lines.append,
+                                                 cache=tmp_path)
+    (kept,) = tmp_path.glob("teacher-*-flip-*.npy")
+
+    def no_prediction(*a, **k):
+        raise AssertionError("predicted again although the probabilities were kept")
+
+    monkeypatch.setattr(soft_targets, "_teacher_classifier", no_prediction)
+    again, records = soft_targets.teacher_distribution([str(bf16_run)], faces, sel, labels, 2.0, "flip",
+                                                       lines.append, cache=tmp_path)
+    np.testing.assert_array_equal(again, fresh)
+    assert any(f"probabilities from {kept}" in line for line in lines)
+    other = SimpleNamespace(images=faces.images[::-1].copy())
+    with pytest.raises(AssertionError, match="predicted again"):
+        soft_targets.teacher_distribution([str(bf16_run)], other, sel, labels, 2.0, "flip", lines.append,
+                                          cache=tmp_path)
+
+
 def test_a_teacher_from_another_split_is_refused(bf16_run, small_fer_csv, tmp_path):
     from fer_edge.training.trainer import train
 

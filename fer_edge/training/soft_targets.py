@@ -23,6 +23,7 @@ or test faces).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +31,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import paths
+from ..atomic import atomic_file
 from ..bundle import MANIFEST, InputSpec, sha256_file
 from ..errors import ConfigError, DataError, ModelError
 
@@ -110,12 +112,17 @@ def _teacher(path: Path, student_selectors: dict[str, Any], labels: list[str]) -
 
 
 def teacher_distribution(teacher_paths: list[str], train_faces, selectors: dict[str, Any], labels: list[str],
-                         temperature: float, tta: str, log: Callable[[str], None]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+                         temperature: float, tta: str, log: Callable[[str], None],
+                         cache: Path | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """The teachers' averaged, temperature-softened probabilities on the training faces, and
-    each teacher's provenance (path, model sha256, recipe, its own val/test accuracy)."""
+    each teacher's provenance (path, model sha256, recipe, its own val/test accuracy).
+
+    ``cache``: a folder (the run's checkpoints) keeping each teacher's probabilities, so that
+    ``--resume`` does not predict again (ten-crop of two teachers: ~10 min on 2 cores)."""
     if temperature <= 0:
         raise ConfigError(f"[distill] temperature must be > 0, not {temperature}")
     probs, records = [], []
+    faces_key = None
     for tp in teacher_paths:
         tp = Path(tp)
         m = _teacher(tp, selectors, labels)
@@ -123,12 +130,25 @@ def teacher_distribution(teacher_paths: list[str], train_faces, selectors: dict[
             InputSpec.from_dict({**m["input"], "tta": tta})
         except ModelError as exc:
             raise ConfigError(f"{tp}: [distill] tta {tta!r} does not fit this teacher's input ({exc})") from None
-        p = _teacher_classifier(tp, m, tta).predict_proba(train_faces.images, batch_size=256)
+        model_sha = sha256_file(tp / m["model_file"])
+        if cache is not None and faces_key is None:
+            faces_key = hashlib.sha256(np.ascontiguousarray(train_faces.images).tobytes()).hexdigest()[:16]
+        # keyed by what the probabilities depend on: the model's bytes, the views and the faces
+        cached = cache / f"teacher-{model_sha[:16]}-{tta}-{faces_key}.npy" if cache is not None else None
+        if cached is not None and cached.is_file():
+            p = np.load(cached)
+            log(f"teacher {tp}: probabilities from {cached}")
+        else:
+            p = _teacher_classifier(tp, m, tta).predict_proba(train_faces.images, batch_size=256)
+            if cached is not None:
+                cache.mkdir(parents=True, exist_ok=True)
+                with atomic_file(cached, "wb") as fh:
+                    np.save(fh, p)
         p = np.power(np.clip(p, 1e-12, 1.0), 1.0 / temperature)  # softmax(logits / T)
         probs.append(p / p.sum(1, keepdims=True))
         records.append({
             "path": str(tp.resolve()),
-            "model_sha256": sha256_file(tp / m["model_file"]),
+            "model_sha256": model_sha,
             "recipe": m.get("provenance", {}).get("recipe"),
             "val_accuracy": m.get("metrics", {}).get("val_accuracy"),
             "test_accuracy": m.get("metrics", {}).get("test_accuracy"),
@@ -138,9 +158,9 @@ def teacher_distribution(teacher_paths: list[str], train_faces, selectors: dict[
 
 
 def build(recipe_data: dict[str, Any], train_part, selectors: dict[str, Any], labels: list[str],
-          log: Callable[[str], None]) -> tuple[np.ndarray | None, dict[str, Any]]:
+          log: Callable[[str], None], cache: Path | None = None) -> tuple[np.ndarray | None, dict[str, Any]]:
     """(N, K) training targets, or None when the recipe asks for none; plus what was used
-    (for the manifest's provenance)."""
+    (for the manifest's provenance). ``cache``: where teachers' probabilities are kept for a resume."""
     wf, wd = weights(recipe_data)
     if not wf and not wd:
         return None, {}
@@ -168,7 +188,8 @@ def build(recipe_data: dict[str, Any], train_part, selectors: dict[str, Any], la
         dcfg = recipe_data["distill"]
         t = float(dcfg.get("temperature", 2.0))
         tta = str(dcfg.get("tta", "flip"))
-        dist, records = teacher_distribution(list(dcfg["teachers"]), train_part.faces, selectors, labels, t, tta, log)
+        dist, records = teacher_distribution(list(dcfg["teachers"]), train_part.faces, selectors, labels, t, tta, log,
+                                             cache)
         target += wd * dist
         used["distill"] = {"weight": wd, "temperature": t, "tta": tta, "teachers": records}
     return target.astype(np.float32), used

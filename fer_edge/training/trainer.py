@@ -248,7 +248,8 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
     scale = (float(spec.scale), tuple(float(o) for o in spec.offset))
     from . import soft_targets
 
-    targets, soft_used = soft_targets.build(recipe.data, task.train, task.selectors, labels, log)
+    targets, soft_used = soft_targets.build(recipe.data, task.train, task.selectors, labels, log,
+                                            cache=folder / "checkpoints")
     t0 = time.time()
     if recipe.data["train"].get("cache_features"):
         if targets is not None:
