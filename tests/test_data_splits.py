@@ -97,3 +97,24 @@ def test_holdout_validation_for_train_test_folders(fer2013):
         assert abs((val.labels == i).sum() - 0.1 * n) <= 1
     again = select(ds, sel["val"])
     assert (again.sources == val.sources).all()
+
+
+def test_loso_can_validate_on_another_subject(jaffe):
+    # The JAFFE LOSO rows stop on a validation person the fold never trains on: a holdout of the
+    # training subjects' own images would score person-dependent accuracy.
+    from fer_edge.bundle import InputSpec
+    from fer_edge.training.protocols import _loso
+
+    everyone = sorted(set(jaffe.subjects.tolist()))
+    cfg = {"type": "loso", "val_from": "next_subject", "folds": [everyone[0], everyone[-1]]}
+    tasks = list(_loso(cfg, jaffe, InputSpec(size=(48, 48)), 0, None))
+    assert [t.name for t in tasks] == [f"loso-{everyone[0]}", f"loso-{everyone[-1]}"]
+    for task, val_subject in zip(tasks, [everyone[1], everyone[0]]):  # the last fold wraps around
+        test_subject = task.name.removeprefix("loso-")
+        assert task.selectors["val"] == {"subjects": [val_subject]}
+        trained = set(select(jaffe, task.selectors["train"]).subjects.tolist())
+        assert trained == set(everyone) - {test_subject, val_subject}
+        assert len(task.val.y) == int((jaffe.subjects == val_subject).sum())
+        assert len(task.train.y) + len(task.val.y) + len(task.test.y) == len(jaffe)
+    holdout = next(_loso({"type": "loso", "folds": 1}, jaffe, InputSpec(size=(48, 48)), 0, None))
+    assert "holdout" in holdout.selectors["val"]  # the default stays a holdout of the training subjects

@@ -119,6 +119,36 @@ def test_table_from_run_folders(rp):
     assert "0.50 / 0.60 / 0.70 / 0.80 | 0.88 / 0.59 / 0.72 / 0.91" in cnn
 
 
+def test_leak_free_cells_fail_softly_and_point_to_their_row(rp, monkeypatch):
+    # A leak-free evaluation that fails leaves its row finished (the table says why); the leaking JAFFE
+    # paper row shows the pooled LOSO number beside it; the ResNet rows show the paper's own holdout score.
+    pytest.importorskip("scipy")
+    out = rp.OUT
+
+    def broken(run):
+        raise OSError(f"{run}: no dataset here")
+
+    monkeypatch.setattr(rp, "dedup_eval", broken)
+    _finished_cnn(out / "cnn_m2", [800, 400, 450, 350])
+    for key, test_acc in (("jaffe_paper", 0.95), ("jaffe_loso", 0.41), ("resnet50_sub", 0.6)):
+        folder = out / key
+        folder.mkdir(parents=True)
+        summary = {"test_accuracy": test_acc, "test_macro_f1": 0.4, "fold_accuracy_mean": 0.4,
+                   "fold_accuracy_std": 0.1, "epochs_run": 3}
+        (folder / "metrics.json").write_text(json.dumps({"summary": summary, "val": {"accuracy": 0.625}}))
+        (folder / "manifest.json").write_text("{}")
+    results = rp.all_results()
+    assert results["cnn_m2"]["status"] == "done"
+    rp.write_table(results)
+    rows = {}
+    for line in rp.TABLE.read_text().splitlines():
+        if line.startswith("| "):
+            rows.setdefault(line.split(" | ")[0].lstrip("| "), line)
+    assert "leak-free evaluation failed: OSError" in rows["cnn_m2"]
+    assert "41.00% pooled LOSO" in rows["jaffe_paper"] and "(row jaffe_loso)" in rows["jaffe_paper"]
+    assert "on the 20% holdout of Training (the paper's test set) 62.50%" in rows["resnet50_sub"]
+
+
 def test_one_training_row_at_a_time(rp):
     with rp._Lock():
         with pytest.raises(SystemExit, match="another reproduce_papers.py run holds"):

@@ -251,6 +251,7 @@ def test_jaffe_recipe(protocol, jaffe_dir, tmp_path):
     else:
         assert set(metrics["per_fold"]) == {"loso-KA", "loso-KL"}
         assert prov["data"]["test"] == {"subjects": ["KA"]}
+        assert prov["data"]["val"] == {"subjects": ["KL"]}  # validated on the next person, not on KA's trainers
         assert read_bundle(out / "folds" / "loso-KL").manifest.provenance["data"]["test"] == {"subjects": ["KL"]}
 
 
@@ -268,3 +269,29 @@ def test_custom_cnn_small_models_match_the_papers_size(name, paper_params):
     denses = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
     assert (len(convs), len(denses)) == ((3, 2) if name.endswith("model1") else (4, 3))
     assert abs(trainable - paper_params) / paper_params < 0.04, trainable
+
+
+def test_prose_edits_keep_a_run_resumable_and_settings_do_not(tmp_path):
+    # --resume and a LOSO run's finished folds compare training_digest: rewording a note must not
+    # strand a run of hours, a changed setting must stop it.
+    import copy
+    import json
+
+    from fer_edge.training.recipes import training_digest
+    from fer_edge.training.trainer import _same_recipe_as_finished
+
+    base = load_recipe("jaffe_mobilenetv2").data
+    reworded = copy.deepcopy(base)
+    reworded["description"] += " (reworded)"
+    reworded["claim"] = "another claim"
+    reworded["report"] = {"tsne_samples": 10, "notes": ["new note"]}
+    reworded["data"]["protocols"]["loso"]["label"] = "another label"
+    assert training_digest(reworded) == training_digest(base)
+    changed = copy.deepcopy(base)
+    changed["train"]["lr"] = 0.001
+    assert training_digest(changed) != training_digest(base)
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"provenance": {"recipe_data": base}}))
+    _same_recipe_as_finished(tmp_path, reworded)  # no error
+    with pytest.raises(ConfigError, match="finished fold was trained with other recipe settings"):
+        _same_recipe_as_finished(tmp_path, changed)

@@ -8,7 +8,6 @@ so a kill -9 at any moment leaves the previous complete checkpoint in place and
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -21,6 +20,7 @@ import numpy as np
 from ..atomic import atomic_dir, write_json
 from ..errors import ConfigError
 from .models import set_trainable
+from .recipes import full_digest, training_digest
 
 STATE = "state.json"
 
@@ -229,8 +229,9 @@ def fit(
         ckdir.mkdir(parents=True, exist_ok=True)
 
     state = read_state(ckdir) if resume and chief else None
-    recipe_hash = hashlib.sha256(json.dumps(recipe_data, sort_keys=True, default=str).encode()).hexdigest()
-    if state and state.get("recipe_sha256", recipe_hash) != recipe_hash:
+    recipe_hash = training_digest(recipe_data)
+    # full_digest: checkpoints written before prose was left out of the digest still resume
+    if state and state.get("recipe_sha256", recipe_hash) not in (recipe_hash, full_digest(recipe_data)):
         # e.g. --teacher or --epochs left out of the resume command: never carry on with another recipe
         raise ConfigError(f"{ckdir.parent}: --resume with a different recipe or different options (--epochs, --teacher, ...) "
                           "than the run was started with; give the same command, or --overwrite to start again")

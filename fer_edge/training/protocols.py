@@ -117,15 +117,28 @@ def _loso(cfg, ds, spec, seed, augment) -> Iterator[Task]:
 
     frac = float(cfg.get("val_fraction", 0.1))
     copies = int(cfg.get("copies", 0))
+    everyone = sorted(set(ds.subjects.tolist())) if ds.subjects is not None else []
     for subject in loso_subjects(cfg, ds):
-        hold = {"fraction": frac, "seed": seed}
-        sel = {
-            "train": {"exclude_subjects": [subject], "holdout": {**hold, "part": "rest"}},
-            "val": {"exclude_subjects": [subject], "holdout": {**hold, "part": "holdout"}},
-            "test": {"subjects": [subject]},
-        }
+        if cfg.get("val_from", "holdout") == "next_subject":
+            # validation on a person the model never trains on either: a holdout of the training
+            # subjects' own images scores person-dependent accuracy and stops training too early
+            other = everyone[(everyone.index(subject) + 1) % len(everyone)]
+            sel = {
+                "train": {"exclude_subjects": [subject, other]},
+                "val": {"subjects": [other]},
+                "test": {"subjects": [subject]},
+            }
+        else:
+            hold = {"fraction": frac, "seed": seed}
+            sel = {
+                "train": {"exclude_subjects": [subject], "holdout": {**hold, "part": "rest"}},
+                "val": {"exclude_subjects": [subject], "holdout": {**hold, "part": "holdout"}},
+                "test": {"subjects": [subject]},
+            }
         train = _part(select(ds, sel["train"]), spec)
         notes = [f"test subject {subject} never seen in training"]
+        if "subjects" in sel["val"]:
+            notes.append(f"validation subject {sel['val']['subjects'][0]} never seen in training either")
         if copies:
             x, src = augment_copies(train.x, augment, copies, seed)
             train = Part(x, train.y[src])

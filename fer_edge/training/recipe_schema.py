@@ -40,6 +40,8 @@ class Protocol(_Strict):
     copies: Optional[int] = Field(default=None, ge=1)  # offline augmentation (JAFFE paper)
     folds: Optional[Union[int, Literal["all"], list[str]]] = None
     val_fraction: Optional[float] = None
+    val_from: Literal["holdout", "next_subject"] = "holdout"  # loso: a holdout of the training
+    # subjects' images, or the next subject in sorted order (never trained on)
     test_fraction: Optional[float] = None
 
 

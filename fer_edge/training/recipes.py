@@ -25,6 +25,34 @@ from ..errors import ConfigError
 REQUIRED = ("name", "data", "input", "model", "train")
 
 
+# Words for readers, not settings: editing them must not stop a run from resuming.
+_PROSE = ("description", "paper", "claim", "report")
+
+
+def training_digest(recipe_data: dict[str, Any]) -> str:
+    """sha256 of what a training run depends on: the recipe without its prose (description, paper,
+    claim, the report's notes and t-SNE size) and without protocol labels. ``--resume`` and a LOSO
+    run's finished folds compare it, so a reworded note keeps a long run resumable while a changed
+    setting does not."""
+    data = {k: v for k, v in recipe_data.items() if k not in _PROSE}
+    protocols = data.get("data", {}).get("protocols")
+    if protocols:
+        data = {**data, "data": {**data["data"], "protocols": {
+            name: {k: v for k, v in p.items() if k != "label"} for name, p in protocols.items()}}}
+    return hashlib.sha256(_canonical(data)).hexdigest()
+
+
+def full_digest(recipe_data: dict[str, Any]) -> str:
+    """The digest runs checkpointed before training_digest existed recorded (the whole recipe)."""
+    return hashlib.sha256(_canonical(recipe_data)).hexdigest()
+
+
+def _canonical(obj: Any) -> bytes:
+    import json
+
+    return json.dumps(obj, sort_keys=True, default=str).encode()
+
+
 @dataclass
 class Recipe:
     name: str

@@ -145,6 +145,7 @@ def _train(recipe, data_path, out: Path, kind, resume, log, limit, strategy, chi
             log(f"{task.name}: already finished by the chief")
             continue
         if done:
+            _same_recipe_as_finished(folder, recipe.data)
             log(f"{task.name}: already finished, reading its results")
             results.append((task, folder, json.loads((folder / "metrics.json").read_text())))
             continue
@@ -158,6 +159,16 @@ def _train(recipe, data_path, out: Path, kind, resume, log, limit, strategy, chi
     if multi:
         return _pool_folds(recipe, results, spec, ds, str(Path(data_path).resolve()), kind, out, seed, log)
     return results[0][2]["summary"]
+
+
+def _same_recipe_as_finished(folder: Path, recipe_data: dict[str, Any]) -> None:
+    """A resumed LOSO run must not pool folds trained with different settings."""
+    from .recipes import training_digest
+
+    before = json.loads((folder / MANIFEST).read_text()).get("provenance", {}).get("recipe_data")
+    if before is not None and training_digest(before) != training_digest(recipe_data):
+        raise ConfigError(f"{folder}: this finished fold was trained with other recipe settings than the run "
+                          "being resumed; give the same recipe and options, or --overwrite to start again")
 
 
 def _provenance(recipe, task: Task, ds, data_path, kind, seed, info, extra) -> dict[str, Any]:
@@ -205,6 +216,9 @@ def _run_task(recipe, task, spec, ds, data_path, kind, folder: Path, seed, resum
 
     precision = _precision(recipe)
     keras.mixed_precision.set_global_policy(precision)
+    # every task (LOSO fold) starts from the same seed: a resumed run's later folds train as they
+    # would have without the interruption
+    keras.utils.set_random_seed(seed)
     try:
         return _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder, seed, resume, strategy, log)
     finally:
