@@ -13,6 +13,7 @@ Each protocol yields Tasks: the arrays to train on plus the selectors stored in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -49,9 +50,11 @@ def protocol_config(recipe_data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return name, protocols[name]
 
 
-def tasks(recipe_data: dict[str, Any], ds: FaceDataset, spec: InputSpec, seed: int, limit: int | None = None) -> Iterator[Task]:
+def tasks(recipe_data: dict[str, Any], ds: FaceDataset, spec: InputSpec, seed: int, limit: int | None = None,
+          cache: Path | None = None) -> Iterator[Task]:
     """``limit`` caps each split (quick runs and tests) with a seeded stratified holdout
-    selector, so the reduced split is still re-creatable from provenance."""
+    selector, so the reduced split is still re-creatable from provenance. ``cache``: where offline
+    augmented copies are kept for a resume."""
     _, cfg = protocol_config(recipe_data)
     kind = cfg.get("type", "fixed")
     subset = None
@@ -63,20 +66,20 @@ def tasks(recipe_data: dict[str, Any], ds: FaceDataset, spec: InputSpec, seed: i
             # Shrink the whole dataset first (recorded as data.subset: apply it before the selectors).
             subset = _limited(ds, {}, limit * 3, seed)
             ds = select(ds, subset) if subset else ds
-    for task in _tasks(kind, cfg, recipe_data, ds, spec, seed):
+    for task in _tasks(kind, cfg, recipe_data, ds, spec, seed, cache):
         if subset:
             task.selectors["subset"] = subset
             task.notes.append(f"quick run: dataset reduced first with selector {subset}")
         yield task
 
 
-def _tasks(kind, cfg, recipe_data, ds, spec, seed) -> Iterator[Task]:
+def _tasks(kind, cfg, recipe_data, ds, spec, seed, cache=None) -> Iterator[Task]:
     if kind == "fixed":
         yield _fixed(cfg, ds, spec)
     elif kind == "loso":
-        yield from _loso(cfg, ds, spec, seed, recipe_data.get("augment", {}))
+        yield from _loso(cfg, ds, spec, seed, recipe_data.get("augment", {}), cache)
     elif kind == "augment_then_split":
-        yield _augment_then_split(cfg, ds, spec, seed, recipe_data.get("augment", {}))
+        yield _augment_then_split(cfg, ds, spec, seed, recipe_data.get("augment", {}), cache)
     else:
         raise ConfigError(f"unknown protocol type {kind!r}; choose fixed, loso or augment_then_split")
 
@@ -112,7 +115,7 @@ def loso_subjects(cfg: dict[str, Any], ds: FaceDataset) -> list[str]:
     return list(want)
 
 
-def _loso(cfg, ds, spec, seed, augment) -> Iterator[Task]:
+def _loso(cfg, ds, spec, seed, augment, cache=None) -> Iterator[Task]:
     from .augment import augment_copies
 
     frac = float(cfg.get("val_fraction", 0.1))
@@ -140,21 +143,21 @@ def _loso(cfg, ds, spec, seed, augment) -> Iterator[Task]:
         if "subjects" in sel["val"]:
             notes.append(f"validation subject {sel['val']['subjects'][0]} never seen in training either")
         if copies:
-            x, src = augment_copies(train.x, augment, copies, seed)
+            x, src = augment_copies(train.x, augment, copies, seed, cache=cache)
             train = Part(x, train.y[src])
             notes.append(f"training fold augmented offline: {copies} copies per image ({len(x)} images)")
         yield Task(f"loso-{subject}", train, _part(select(ds, sel["val"]), spec),
                    _part(select(ds, sel["test"]), spec), selectors=sel, notes=notes)
 
 
-def _augment_then_split(cfg, ds, spec, seed, augment) -> Task:
+def _augment_then_split(cfg, ds, spec, seed, augment, cache=None) -> Task:
     from .augment import augment_copies
 
     copies = int(cfg.get("copies", 40))
     test_fraction = float(cfg.get("test_fraction", 0.1))
     val_fraction = float(cfg.get("val_fraction", 0.1))
     base = _part(ds, spec)
-    x, src = augment_copies(base.x, augment, copies, seed)
+    x, src = augment_copies(base.x, augment, copies, seed, cache=cache)
     y = base.y[src]
     order = np.random.default_rng(seed).permutation(len(x))
     n_test = int(round(len(x) * test_fraction))

@@ -136,7 +136,8 @@ def _train(recipe, data_path, out: Path, kind, resume, log, limit, strategy, chi
 
     results = []
     multi = pcfg.get("type", "fixed") == "loso"
-    for task in tasks(recipe.data, ds, spec, seed, limit):
+    copies_cache = out / "checkpoints" / "augmented"  # offline copies, kept until the run is finished
+    for task in tasks(recipe.data, ds, spec, seed, limit, cache=copies_cache):
         folder = out / "folds" / task.name if multi else out
         done = (folder / MANIFEST).is_file()
         if distribute.is_multiworker(strategy):  # the chief's folder decides, on every worker
@@ -152,6 +153,7 @@ def _train(recipe, data_path, out: Path, kind, resume, log, limit, strategy, chi
         log(f"{task.name}: train {len(task.train.y)}, val {len(task.val.y)}, test {len(task.test.y)}")
         m = _run_task(recipe, task, spec, ds, str(Path(data_path).resolve()), kind, folder, seed, resume, strategy, log)
         results.append((task, folder, m))
+    shutil.rmtree(copies_cache, ignore_errors=True)  # every task is finished: GBs no resume needs
     if chief_out is not None:
         epochs = [r[2]["summary"]["epochs_run"] for r in results]
         return {"role": "worker", "task": distribute.task_name(strategy), "chief_out": chief_out,
