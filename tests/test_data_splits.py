@@ -118,3 +118,20 @@ def test_loso_can_validate_on_another_subject(jaffe):
         assert len(task.train.y) + len(task.val.y) + len(task.test.y) == len(jaffe)
     holdout = next(_loso({"type": "loso", "folds": 1}, jaffe, InputSpec(size=(48, 48)), 0, None))
     assert "holdout" in holdout.selectors["val"]  # the default stays a holdout of the training subjects
+
+
+def test_loso_next_subject_needs_three_subjects(jaffe):
+    # Two subjects leave nobody to train on once one is tested and the other validates: a clear
+    # error naming val_from, not an empty training selector.
+    from fer_edge.bundle import InputSpec
+    from fer_edge.errors import ConfigError
+    from fer_edge.training.protocols import _loso
+
+    everyone = sorted(set(jaffe.subjects.tolist()))
+    cfg = {"type": "loso", "val_from": "next_subject"}
+    two = select(jaffe, {"subjects": everyone[:2]})
+    with pytest.raises(ConfigError, match="needs at least 3 subjects"):
+        next(_loso(cfg, two, InputSpec(size=(48, 48)), 0, None))
+    three = select(jaffe, {"subjects": everyone[:3]})
+    task = next(_loso(cfg, three, InputSpec(size=(48, 48)), 0, None))
+    assert set(select(three, task.selectors["train"]).subjects.tolist()) == {everyone[2]}

@@ -161,3 +161,13 @@ def test_unfinished_row_needs_resume(rp, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["reproduce_papers.py", "--only", "cnn_m1"])
     with pytest.raises(SystemExit, match="pass --resume"):
         rp.main()
+
+
+def test_row_references_do_not_chain(rp):
+    # _ours follows a "row:KEY" leak-free cell into KEY's own cell: a reference to another reference
+    # (or to itself) would recurse without end when the table is written.
+    for key, row in rp.RUNS.items():
+        if row.leak_free and row.leak_free.startswith("row:"):
+            target = row.leak_free[4:]
+            assert target in rp.RUNS and target != key, key
+            assert not (rp.RUNS[target].leak_free or "").startswith("row:"), key

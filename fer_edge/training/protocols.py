@@ -121,7 +121,12 @@ def _loso(cfg, ds, spec, seed, augment, cache=None) -> Iterator[Task]:
     frac = float(cfg.get("val_fraction", 0.1))
     copies = int(cfg.get("copies", 0))
     everyone = sorted(set(ds.subjects.tolist())) if ds.subjects is not None else []
-    for subject in loso_subjects(cfg, ds):
+    folds = loso_subjects(cfg, ds)
+    if cfg.get("val_from", "holdout") == "next_subject" and len(everyone) < 3:
+        # one subject to test, one to validate, at least one to train on
+        raise ConfigError(f"LOSO val_from = \"next_subject\" needs at least 3 subjects; {ds.name} has "
+                          f"{len(everyone)} ({everyone}): use val_from = \"holdout\"")
+    for subject in folds:
         if cfg.get("val_from", "holdout") == "next_subject":
             # validation on a person the model never trains on either: a holdout of the training
             # subjects' own images scores person-dependent accuracy and stops training too early
