@@ -31,14 +31,15 @@ _PROSE = ("description", "paper", "claim", "report")
 
 def training_digest(recipe_data: dict[str, Any]) -> str:
     """sha256 of what a training run depends on: the recipe without its prose (description, paper,
-    claim, the report's notes and t-SNE size) and without protocol labels. ``--resume`` and a LOSO
+    claim, the report's notes and t-SNE size), protocol labels and the list of LOSO folds (a fold trains
+    the same whichever other folds run, its subject is its folder's name). ``--resume`` and a LOSO
     run's finished folds compare it, so a reworded note keeps a long run resumable while a changed
     setting does not."""
     data = {k: v for k, v in recipe_data.items() if k not in _PROSE}
     protocols = data.get("data", {}).get("protocols")
     if protocols:
         data = {**data, "data": {**data["data"], "protocols": {
-            name: {k: v for k, v in p.items() if k != "label"} for name, p in protocols.items()}}}
+            name: {k: v for k, v in p.items() if k not in ("label", "folds")} for name, p in protocols.items()}}}
     return hashlib.sha256(_canonical(data)).hexdigest()
 
 

@@ -136,6 +136,9 @@ def _train(recipe, data_path, out: Path, kind, resume, log, limit, strategy, chi
 
     results = []
     multi = pcfg.get("type", "fixed") == "loso"
+    if multi:  # before hours of training: every finished fold must share the settings being resumed
+        for finished in sorted((out / "folds").glob(f"*/{MANIFEST}")):
+            _same_recipe_as_finished(finished.parent, recipe.data)
     copies_cache = out / "checkpoints" / "augmented"  # offline copies, kept until the run is finished
     for task in tasks(recipe.data, ds, spec, seed, limit, cache=copies_cache):
         folder = out / "folds" / task.name if multi else out
