@@ -492,10 +492,12 @@ def reference_lines() -> dict:
         edge = ROOT / "runs" / name / "metrics.json"
         if edge.is_file() and (edge.parent / "manifest.json").is_file():  # manifest: written last
             s = json.loads(edge.read_text())["summary"]
-            recipe = json.loads((edge.parent / "manifest.json").read_text())["provenance"]["recipe"]
+            prov = json.loads((edge.parent / "manifest.json").read_text())["provenance"]
+            recipe = prov["recipe"]
+            teachers = "".join(f" --teacher {t}" for t in prov.get("recipe_data", {}).get("overrides", {}).get("teachers", []))
             out[f"ours, {recipe} (runs/{name})"] = (
                 f"{s['test_accuracy']:.2%} (macro-F1 {s['test_macro_f1']:.3f}), {s['epochs_run']} epochs; "
-                f"`fer-edge train --recipe {recipe} --data ../shared/data/fer2013/fer2013.csv.gz --out runs/{name}`")
+                f"`fer-edge train --recipe {recipe}{teachers} --data ../shared/data/fer2013/fer2013.csv.gz --out runs/{name}`")
     peer = ROOT / "runs" / "peer_mini_xception_eval" / "metrics.json"
     if peer.is_file():
         s = json.loads(peer.read_text())["summary"]
