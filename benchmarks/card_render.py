@@ -143,6 +143,21 @@ def render_results(card) -> str:
     return "\n".join(md)
 
 
+def _train_minutes(t: dict[str, Any]) -> float:
+    """The epochs' own seconds (every epoch, across --resume), else the last process's training time."""
+    epochs = [float(h["seconds"]) for h in t.get("history") or [] if h.get("seconds") not in (None, "")]
+    return (sum(epochs) if epochs else float(t.get("train_seconds") or 0)) / 60
+
+
+def _distilled(recipe: dict[str, Any]) -> str:
+    teachers = (recipe.get("overrides") or {}).get("teachers") or (recipe.get("distill") or {}).get("teachers")
+    if not teachers:
+        return ""
+    d = recipe.get("distill") or {}
+    return (f"; distilled from {', '.join(f'`{t}`' for t in teachers)} (their {d.get('tta', 'flip')} average, "
+            f"weight {d.get('weight', 0.5)}, temperature {d.get('temperature', 2.0)}), which trained before it")
+
+
 def render_card(card) -> str:
     t = card["training"]
     r = t["recipe_data"]
@@ -212,7 +227,8 @@ def render_card(card) -> str:
         + f"), optimizer {tr.get('optimizer')}, batch {tr.get('batch_size')}, {tr.get('schedule')} decay, label smoothing "
         f"{tr.get('label_smoothing')}, class weights {tr.get('class_balance')}, seed {t['seed']}; " + _bn(r.get("model", {})) + ".",
         "- Augmentation: " + ", ".join(f"{k} {v}" for k, v in aug.items()) + ".",
-        f"- Training time: {float(t['train_seconds'] or 0) / 60:.0f} min on this machine's CPU (shared with other jobs).",
+        f"- Training time: {_train_minutes(t):.0f} min of epochs on this machine's CPU (shared with other jobs)"
+        + _distilled(r) + ".",
         "- Quantization: post-training full-integer int8 by `fer-edge convert --int8`, calibrated on training faces "
         "(see each manifest's `quantization.calibration`); inputs and outputs stay float.",
         "",

@@ -279,7 +279,8 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
                       folder / "checkpoints", scale, k, seed, resume, log, freeze_bn,
                       recipe.section("augment") if not _offline_augmented(recipe) else None, strategy,
                       crop=spec.crop, targets=targets)
-    train_secs = time.time() - t0
+    # a resumed run: its epochs' own seconds (kept in the checkpoint state) count, not just this process's
+    train_secs = max(time.time() - t0, sum(float(h.get("seconds") or 0) for h in history))
     from .distribute import is_chief
 
     if not is_chief(strategy):  # a multiworker worker: the chief evaluates and writes the bundle
