@@ -253,7 +253,7 @@ def test_teacher_probabilities_are_kept_for_a_resume(bf16_run, monkeypatch, tmp_
     again, records = soft_targets.teacher_distribution([str(bf16_run)], faces, sel, labels, 2.0, "flip",
                                                        lines.append, cache=tmp_path)
     np.testing.assert_array_equal(again, fresh)
-    assert any(f"probabilities from {kept}" in line for line in lines)
+    assert any(f"read from {kept}" in line for line in lines)
     other = SimpleNamespace(images=faces.images[::-1].copy())
     with pytest.raises(AssertionError, match="predicted again"):
         soft_targets.teacher_distribution([str(bf16_run)], other, sel, labels, 2.0, "flip", lines.append,

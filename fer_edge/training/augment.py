@@ -140,31 +140,21 @@ def augment_copies(x, cfg: dict[str, Any], copies: int, seed: int, batch: int = 
 
     ``cache``: a folder (the run's) keeping the copies, so ``--resume`` does not redo them: the
     paper's 79,449 copies at 224 px take ~30-80 min on 2 cores."""
-    import hashlib
-    import json
-    from pathlib import Path
-
     import numpy as np
     import tensorflow as tf
+
+    from .array_cache import array_key, cached_array
 
     fn = build_augmenter(cfg, seed)
     if fn is None:
         raise ConfigError("offline augmentation needs at least one augment key")
     src = np.repeat(np.arange(len(x)), copies)
-    kept = None
-    if cache is not None:  # keyed by everything the copies depend on
-        key = hashlib.sha256(np.ascontiguousarray(x).tobytes())
-        key.update(json.dumps([cfg, copies, seed, list(x.shape)], sort_keys=True, default=str).encode())
-        kept = Path(cache) / f"copies-{key.hexdigest()[:16]}.npy"
-        if kept.is_file():
-            return np.load(kept), src
-    out = np.empty((len(src),) + x.shape[1:], dtype=np.uint8)
-    for i in range(0, len(src), batch):
-        xb = tf.convert_to_tensor(x[src[i : i + batch]].astype(np.float32))
-        out[i : i + batch] = np.clip(np.rint(fn(xb).numpy()), 0, 255).astype(np.uint8)
-    if kept is not None:
-        from ..atomic import atomic_file
 
-        with atomic_file(kept, "wb") as fh:
-            np.save(fh, out)
-    return out, src
+    def compute():
+        out = np.empty((len(src),) + x.shape[1:], dtype=np.uint8)
+        for i in range(0, len(src), batch):
+            xb = tf.convert_to_tensor(x[src[i : i + batch]].astype(np.float32))
+            out[i : i + batch] = np.clip(np.rint(fn(xb).numpy()), 0, 255).astype(np.uint8)
+        return out
+
+    return cached_array(cache, f"copies-{array_key(x, cfg, copies, seed)}", compute), src

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -49,8 +50,6 @@ def full_digest(recipe_data: dict[str, Any]) -> str:
 
 
 def _canonical(obj: Any) -> bytes:
-    import json
-
     return json.dumps(obj, sort_keys=True, default=str).encode()
 
 

@@ -23,7 +23,6 @@ or test faces).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -31,7 +30,6 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import paths
-from ..atomic import atomic_file
 from ..bundle import MANIFEST, InputSpec, sha256_file
 from ..errors import ConfigError, DataError, ModelError
 
@@ -121,8 +119,10 @@ def teacher_distribution(teacher_paths: list[str], train_faces, selectors: dict[
     ``--resume`` does not predict again (ten-crop of two teachers: ~10 min on 2 cores)."""
     if temperature <= 0:
         raise ConfigError(f"[distill] temperature must be > 0, not {temperature}")
+    from .array_cache import array_key, cached_array
+
     probs, records = [], []
-    faces_key = None
+    faces_key = array_key(train_faces.images) if cache is not None else None
     for tp in teacher_paths:
         tp = Path(tp)
         m = _teacher(tp, selectors, labels)
@@ -131,19 +131,9 @@ def teacher_distribution(teacher_paths: list[str], train_faces, selectors: dict[
         except ModelError as exc:
             raise ConfigError(f"{tp}: [distill] tta {tta!r} does not fit this teacher's input ({exc})") from None
         model_sha = sha256_file(tp / m["model_file"])
-        if cache is not None and faces_key is None:
-            faces_key = hashlib.sha256(np.ascontiguousarray(train_faces.images).tobytes()).hexdigest()[:16]
         # keyed by what the probabilities depend on: the model's bytes, the views and the faces
-        cached = cache / f"teacher-{model_sha[:16]}-{tta}-{faces_key}.npy" if cache is not None else None
-        if cached is not None and cached.is_file():
-            p = np.load(cached)
-            log(f"teacher {tp}: probabilities from {cached}")
-        else:
-            p = _teacher_classifier(tp, m, tta).predict_proba(train_faces.images, batch_size=256)
-            if cached is not None:
-                cache.mkdir(parents=True, exist_ok=True)
-                with atomic_file(cached, "wb") as fh:
-                    np.save(fh, p)
+        p = cached_array(cache, f"teacher-{model_sha[:16]}-{tta}-{faces_key}",
+                         lambda: _teacher_classifier(tp, m, tta).predict_proba(train_faces.images, batch_size=256), log)
         p = np.power(np.clip(p, 1e-12, 1.0), 1.0 / temperature)  # softmax(logits / T)
         probs.append(p / p.sum(1, keepdims=True))
         records.append({

@@ -9,7 +9,6 @@ top-level bundle (the first fold's model) whose metrics.json pools all folds.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,8 +26,9 @@ from ..face.framing import dataset_framing
 from ..errors import ConfigError, FerEdgeError, require_extras
 from ..metrics import classification_metrics
 from . import data as tdata
+from .array_cache import array_key, cached_array
 from .protocols import Task, protocol_config, tasks
-from .recipes import Recipe
+from .recipes import Recipe, training_digest
 
 
 def input_spec(recipe: Recipe) -> InputSpec:
@@ -148,8 +148,7 @@ def _train(recipe, data_path, out: Path, kind, resume, log, limit, strategy, chi
         if done and chief_out is not None:
             log(f"{task.name}: already finished by the chief")
             continue
-        if done:
-            _same_recipe_as_finished(folder, recipe.data)
+        if done:  # its settings were checked before the loop
             log(f"{task.name}: already finished, reading its results")
             results.append((task, folder, json.loads((folder / "metrics.json").read_text())))
             continue
@@ -168,8 +167,6 @@ def _train(recipe, data_path, out: Path, kind, resume, log, limit, strategy, chi
 
 def _same_recipe_as_finished(folder: Path, recipe_data: dict[str, Any]) -> None:
     """A resumed LOSO run must not pool folds trained with different settings."""
-    from .recipes import training_digest
-
     before = json.loads((folder / MANIFEST).read_text()).get("provenance", {}).get("recipe_data")
     if before is not None and training_digest(before) != training_digest(recipe_data):
         raise ConfigError(f"{folder}: this finished fold was trained with other recipe settings than the run "
@@ -443,24 +440,13 @@ def _fit_cached(recipe, model, task, folder, scale, k, seed, resume, log, strate
         raise ConfigError("cache_features needs every stage to have trainable = \"head\"")
     head_layers = [layer for layer in model.layers if layer.name.startswith(PREFIX_HEAD)]
     feat_model = keras.Model(model.inputs, head_layers[0].input)
-    cache_dir = folder.parent / ".cache"
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = folder.parent / ".cache"  # beside the run: runs of the same backbone share it
     feats = {}
     for split, part in (("train", task.train), ("val", task.val)):
-        key = hashlib.sha256(part.x.tobytes()).hexdigest()[:16]
-        key += "-" + hashlib.sha256(json.dumps(recipe.section("model"), sort_keys=True).encode()).hexdigest()[:8]
-        path = cache_dir / f"features-{key}.npz"
-        if path.is_file():
-            with np.load(path) as z:
-                feats[split] = z["f"]
-            log(f"{split} features: cached {path}")
-        else:
-            t0 = time.time()
-            feats[split] = predict(feat_model, _center(part.x, spec), spec)
-            tmp = path.with_name(path.stem + f".tmp{os.getpid()}.npz")
-            np.savez(tmp, f=feats[split])
-            tmp.replace(path)
-            log(f"{split} features {feats[split].shape} computed in {time.time() - t0:.0f}s -> {path}")
+        t0 = time.time()
+        feats[split] = cached_array(cache_dir, f"features-{array_key(part.x, recipe.section('model'))}",
+                                    lambda: predict(feat_model, _center(part.x, spec), spec), log)
+        log(f"{split} features {feats[split].shape} in {time.time() - t0:.0f}s")
     finp = keras.Input(feats["train"].shape[1:], name="features")
     x = finp
     for layer in head_layers:
