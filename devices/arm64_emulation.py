@@ -118,17 +118,30 @@ def cmd_check(args) -> None:
                 out["journey"]["arm64"].append(
                     journey.run_arm64(release, profiles, work, wheel, shared, frames, args.runs, args.limit))
             out["journey"]["compared"] = journey.compare_all(out["journey"], work)
+            if args.only is None:
+                save(args.out, out, started, unfinished="the ISA comparison had not run yet")
         if args.only in (None, "isa"):
-            out["isa"] = isa.run(args.release, profiles, [args.int8, fp32], data, args.limit, args.runs)
+            out["isa"] = isa.run(args.release, profiles, [args.int8, fp32], data, args.limit, args.runs,
+                                 progress=lambda so_far: save(args.out, {**out, "isa": so_far}, started, unfinished=(
+                                     "the ISA comparison was still running: emulated runs not listed below had not "
+                                     "finished, and the Pi 4 vs Pi 5 comparison is computed at the end")))
             out["isa"]["bundle_sources"] = {args.int8: "int8 bundle as given (default: the shipped one)", fp32: fp32_what}
-    out["minutes"] = round((time.time() - started) / 60, 1)
-    out["host_load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    save(args.out, out, started, unfinished=None)
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+
+
+def save(path: Path, out: dict, started: float, unfinished: str | None) -> None:
+    """Write the results so far; ``unfinished`` names what is still running (a full check takes 30-50 min and
+    was lost twice to a stopped session: each finished part now lands at once, marked as partial)."""
     from fer_edge.atomic import write_json, write_text
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.out, out)
-    write_text(args.out.with_suffix(".md"), report.markdown(out))
-    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    out = dict(out, minutes=round((time.time() - started) / 60, 1),
+               host_load_average_end=[round(x, 2) for x in os.getloadavg()])
+    if unfinished:
+        out["partial"] = unfinished
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, out)
+    write_text(path.with_suffix(".md"), report.markdown(out))
 
 
 def main() -> int:

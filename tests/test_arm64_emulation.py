@@ -87,6 +87,26 @@ def test_predict_and_live_comparisons_catch_differences():
     assert got["max_prob_diff"] == pytest.approx(0.5)
 
 
+def test_a_stopped_check_keeps_its_finished_parts_marked_partial(tmp_path):
+    """Each finished part is written at once, labelled partial; the last write drops the label."""
+    import time
+
+    import arm64_emulation
+
+    committed = json.loads((REPO / "benchmarks/results/arm64_emulation.json").read_text())
+    so_far = {k: v for k, v in committed.items() if k not in ("isa", "partial", "minutes", "host_load_average_end")}
+    out = tmp_path / "emu.json"
+    arm64_emulation.save(out, so_far, time.time(), unfinished="the ISA comparison had not run yet")
+    partial = json.loads(out.read_text())
+    assert partial["partial"] == "the ISA comparison had not run yet" and "isa" not in partial
+    md = out.with_suffix(".md").read_text()
+    assert "**Partial results, written while the check ran: the ISA comparison had not run yet.**" in md
+    assert "## The user's journey" in md and "## Each ISA path" not in md
+    arm64_emulation.save(out, {**so_far, "isa": committed["isa"]}, time.time(), unfinished=None)
+    assert "partial" not in json.loads(out.read_text())
+    assert "Partial results" not in out.with_suffix(".md").read_text()
+
+
 @pytest.mark.slow
 def test_pi_user_journey_in_the_emulated_bookworm_root(tmp_path):
     """Wheel -> venv -> predict / live / bench inside arm64 Debian bookworm as a Pi 4 CPU, vs x86."""

@@ -15,7 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import roots
 
@@ -101,7 +101,9 @@ def _result(key: str, proc: subprocess.CompletedProcess, folder: Path, jobs, tru
 
 
 def run(releases: list[str], profiles: list[roots.Profile], bundles: list[str], data: Path, limit: int,
-        runs: int) -> dict[str, Any]:
+        runs: int, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Score ``bundles`` on x86 and on each emulated CPU; ``progress(report)`` after each emulated run, so that a
+    check stopped midway (each run takes minutes under qemu) keeps what it measured."""
     from fer_edge.metrics import agreement
 
     report: dict[str, Any] = {"bundles": bundles, "limit": limit, "runs": runs, "runs_by": {}, "comparison": [],
@@ -149,6 +151,8 @@ def run(releases: list[str], profiles: list[roots.Profile], bundles: list[str], 
                             "interpreter": it.label, "x86": ref, "arm64": key, "n": int(len(a)),
                             "predictions_equal": bool((a.argmax(1) == b.argmax(1)).all()),
                             "bit_identical": bool((a == b).all()), **agreement(a, b)})
+                    if progress is not None:
+                        progress(report)
         # Pi 4 vs Pi 5 CPU models: do the two kernel paths give the very same numbers?
         for release in releases:
             for it in INTERPRETERS:

@@ -22,6 +22,8 @@ def markdown(out: dict[str, Any]) -> str:
              "**Every arm64 duration below is emulated**: qemu translating ARM code on this x86 CPU, 10-100x slower "
              "than the instructions would run natively, and not proportional to a Pi's speed. None is a Raspberry Pi "
              "time; only a real Pi can measure latency and camera I/O.", ""]
+    if out.get("partial"):
+        lines += [f"**Partial results, written while the check ran: {out['partial']}.**", ""]
     lines += ["## Emulated CPUs", "",
               "Each profile is a qemu CPU model plus that Pi's `/proc/cpuinfo` (`devices/emulation/`), bind-mounted "
               "over the one qemu passes through from the x86 host (which crashed the runtime's CPU detection).", "",
