@@ -24,22 +24,31 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 from fer_edge.atomic import write_json, write_text  # noqa: E402
+
+
+def _shown(path: str) -> str:
+    """A path as a reader of the table types it from the checkout (../shared/..., runs/...), not this machine's."""
+    p = Path(path)
+    if p.is_absolute() and p.resolve().is_relative_to(REPO.parent):
+        return os.path.relpath(p.resolve(), REPO)
+    return path
 
 
 def _command(prov: dict, run: Path) -> str:
     """The `fer-edge train` command that reproduces a run, from its provenance."""
     src = prov.get("recipe_source", "")
     recipe = src.split(":", 1)[1] if src.startswith("builtin:") else src
-    parts = ["fer-edge", "train", "--recipe", recipe, "--data", prov["data"]["path"], "--out", str(run)]
+    parts = ["fer-edge", "train", "--recipe", recipe, "--data", _shown(prov["data"]["path"]), "--out", _shown(str(run))]
     over = prov.get("recipe_data", {}).get("overrides", {})
     for key in ("epochs", "batch_size", "lr", "seed", "protocol", "weights"):
         if key in over:
             parts += [f"--{key.replace('_', '-')}", str(over[key])]
     for t in over.get("teachers", []):
-        parts += ["--teacher", t]
+        parts += ["--teacher", _shown(t)]
     return " ".join(shlex.quote(p) for p in parts)
 
 

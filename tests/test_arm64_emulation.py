@@ -102,9 +102,35 @@ def test_a_stopped_check_keeps_its_finished_parts_marked_partial(tmp_path):
     md = out.with_suffix(".md").read_text()
     assert "**Partial results, written while the check ran: the ISA comparison had not run yet.**" in md
     assert "## The user's journey" in md and "## Each ISA path" not in md
-    arm64_emulation.save(out, {**so_far, "isa": committed["isa"]}, time.time(), unfinished=None)
+    # Midway through the ISA part: the x86 references and one emulated run, no Pi 4 vs Pi 5 comparison yet.
+    isa = committed["isa"]
+    first = "arm64 bookworm pi4 ai-edge-litert"
+    midway = {**isa, "runs_by": {k: v for k, v in isa["runs_by"].items() if k.startswith("x86") or k == first},
+              "comparison": [c for c in isa["comparison"] if c["arm64"] == first], "cross_profile": []}
+    arm64_emulation.save(out, {**so_far, "isa": midway}, time.time(), unfinished="the ISA comparison was still running")
+    md = out.with_suffix(".md").read_text()
+    assert "## Each ISA path" in md and "ISA comparison was still running" in md and "at the last write" in md
+    assert json.loads(out.read_text())["isa"]["runs_by"].keys() == midway["runs_by"].keys()
+
+    arm64_emulation.save(out, {**so_far, "isa": isa}, time.time(), unfinished=None)
     assert "partial" not in json.loads(out.read_text())
     assert "Partial results" not in out.with_suffix(".md").read_text()
+
+
+def test_a_failed_partial_write_warns_and_the_check_goes_on(tmp_path, monkeypatch, capsys):
+    import time
+
+    import arm64_emulation
+
+    def broken(out):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(arm64_emulation.report, "markdown", broken)
+    out = tmp_path / "emu.json"
+    arm64_emulation.save(out, {}, time.time(), unfinished="the ISA comparison had not run yet")
+    assert "could not write the partial results" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(OSError, match="disk full"):  # the final write must not fail silently
+        arm64_emulation.save(out, {}, time.time(), unfinished=None)
 
 
 @pytest.mark.slow

