@@ -19,6 +19,14 @@ from .metrics import classification_metrics
 
 ROLES = ("train", "val", "test")
 CHUNK = 1024  # faces in memory at a time: a shard cache streams from disk
+PIXELS_PER_CALL = 2**20  # model-input pixels in one model call; MobileNetV2 at 224 px x 256 faces took 24 GB
+
+
+def batch_size_for(spec) -> int:
+    """Faces per model call for an input spec: 256 at 48 px, 20 at 224 px (its activations, not the faces,
+    fill the memory: a 256-face batch at 224 px was killed for memory on a 24 GiB machine)."""
+    h, w = spec.crop or spec.size
+    return int(max(1, min(256, PIXELS_PER_CALL // (h * w * spec.channels))))
 
 
 def select_faces(dataset: FaceDataset, selection: str | dict | None = None, provenance: dict | None = None,

@@ -59,5 +59,7 @@ def features(model, spec: InputSpec, faces: np.ndarray, limit: int, seed: int = 
     idx = np.arange(len(faces))
     if len(idx) > limit:
         idx = np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
-    feat = predict(penultimate(model), spec.preprocess(np.asarray(faces[idx])))
+    from ..evaluation import batch_size_for
+
+    feat = predict(penultimate(model), spec.preprocess(np.asarray(faces[idx])), batch=batch_size_for(spec))
     return feat.reshape(len(idx), -1), idx
