@@ -24,9 +24,10 @@ PIXELS_PER_CALL = 2**20  # model-input pixels in one model call; MobileNetV2 at 
 
 def batch_size_for(spec) -> int:
     """Faces per model call for an input spec: 256 at 48 px, 20 at 224 px (its activations, not the faces,
-    fill the memory: a 256-face batch at 224 px was killed for memory on a 24 GiB machine)."""
+    fill the memory: a 256-face batch at 224 px was killed for memory on a 24 GiB machine). Each face
+    makes ``spec.n_views`` model inputs (ten-crop: 10), so test-time views shrink the batch."""
     h, w = spec.crop or spec.size
-    return int(max(1, min(256, PIXELS_PER_CALL // (h * w * spec.channels))))
+    return int(max(1, min(256, PIXELS_PER_CALL // (h * w * spec.channels * spec.n_views))))
 
 
 def select_faces(dataset: FaceDataset, selection: str | dict | None = None, provenance: dict | None = None,
@@ -77,15 +78,17 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str], model_l
 
 
 def evaluate(classifier, dataset: FaceDataset, selection: str | dict | None = None, *,
-             provenance: dict | None = None, tta: str | None = None, batch_size: int = 64,
+             provenance: dict | None = None, tta: str | None = None, batch_size: int | None = None,
              return_probs: bool = False):
     """Score ``classifier`` (a ``fer_edge.runtime.Classifier``) on the faces ``select_faces``
     picks: accuracy, macro-F1, balanced accuracy, per-class precision/recall/F1/support, the
     confusion matrix, n, the model's label order and the dataset classes left out.
-    ``tta`` overrides the bundle's test-time views. With ``return_probs``: (metrics, the (n, K)
+    ``tta`` overrides the bundle's test-time views. ``batch_size``: faces per model call (default:
+    ``batch_size_for`` the input and its views). With ``return_probs``: (metrics, the (n, K)
     probabilities in the model's label order)."""
     faces, dropped = nameable(select_faces(dataset, selection, provenance), classifier.labels)
     clf = classifier.with_tta(tta) if tta is not None else classifier
+    batch_size = batch_size or batch_size_for(clf.input_spec)
     probs = np.empty((len(faces), len(clf.labels)), np.float32)
     for start in range(0, len(faces), CHUNK):
         chunk = np.asarray(faces.images[start : start + CHUNK])

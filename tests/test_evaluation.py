@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from fer_edge.bundle import InputSpec
 from fer_edge.data import FaceDataset
 from fer_edge.evaluation import evaluate, select_faces
 
@@ -20,6 +21,7 @@ class TableClassifier:
 
     def __init__(self, labels):
         self.labels, self.tta = list(labels), "none"
+        self.input_spec = InputSpec.from_dict({"size": [4, 4], "color": "gray", "scale": 1.0, "offset": [0.0]})
 
     def with_tta(self, tta):
         raise AssertionError("no tta asked")

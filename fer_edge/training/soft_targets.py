@@ -133,7 +133,7 @@ def teacher_distribution(teacher_paths: list[str], train_faces, selectors: dict[
         model_sha = sha256_file(tp / m["model_file"])
         # keyed by what the probabilities depend on: the model's bytes, the views and the faces
         p = cached_array(cache, f"teacher-{model_sha[:16]}-{tta}-{faces_key}",
-                         lambda: _teacher_classifier(tp, m, tta).predict_proba(train_faces.images, batch_size=256), log)
+                         lambda: _predict_all(_teacher_classifier(tp, m, tta), train_faces.images), log)
         p = np.power(np.clip(p, 1e-12, 1.0), 1.0 / temperature)  # softmax(logits / T)
         probs.append(p / p.sum(1, keepdims=True))
         records.append({
@@ -185,6 +185,13 @@ def build(recipe_data: dict[str, Any], train_part, selectors: dict[str, Any], la
     return target.astype(np.float32), used
 
 
+def _predict_all(clf, images) -> np.ndarray:
+    """A teacher's probabilities on every training face, in batches its input and views allow."""
+    from ..evaluation import batch_size_for
+
+    return clf.predict_proba(images, batch_size=batch_size_for(clf.input_spec))
+
+
 def _teacher_classifier(path, manifest: dict[str, Any], tta: str):
     """A teacher run as a runtime Classifier (its own preprocessing and views), on the trainer's device."""
     import keras
@@ -203,7 +210,7 @@ def ensemble_metrics(teacher_paths: list[str], task, labels: list[str], tta: str
     teachers = [_teacher_classifier(tp, json.loads((Path(tp) / MANIFEST).read_text()), tta) for tp in teacher_paths]
     for split, part in (("val", task.val), ("test", task.test)):
         faces = select_faces(part.faces)  # the faces each teacher is scored on (hard labels)
-        probs = np.mean([evaluate(t, faces, batch_size=256, return_probs=True)[1] for t in teachers], axis=0)
+        probs = np.mean([evaluate(t, faces, return_probs=True)[1] for t in teachers], axis=0)
         res = score(faces.labels, probs.argmax(1), faces.label_names, labels)
         out[split] = {"accuracy": res["accuracy"], "macro_f1": res["macro_f1"]}
     return out

@@ -233,7 +233,7 @@ def _center(x: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 
 def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, seed, resume, strategy, log) -> dict[str, Any]:
-    from ..evaluation import batch_size_for, evaluate
+    from ..evaluation import evaluate
     from ..runtime.keras_backend import keras_classifier
     from .evaluate import features, float32_model
     from .fitloop import fit
@@ -289,14 +289,13 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
     model = float32_model(model)
     clf = keras_classifier(model, spec, labels, folder, folder.name)
     parts = {"val": _scored_faces(task.val, labels, spec), "test": _scored_faces(task.test, labels, spec)}
-    batch = batch_size_for(spec)
-    metrics: dict[str, Any] = {split: evaluate(clf, faces, batch_size=batch) for split, faces in parts.items()}
+    metrics: dict[str, Any] = {split: evaluate(clf, faces) for split, faces in parts.items()}
     if spec.crop:  # each test-time augmentation, measured (the bundle's own tta is in val/test)
         metrics["tta"] = {}
         # a crop as large as the face has no corner crops: ten_crop would raise after training
         whole = tuple(spec.crop) == tuple(spec.size)
         for mode in ("none", "flip") if whole else ("none", "flip", "ten_crop"):
-            runs = {split: metrics[split] if mode == clf.tta else evaluate(clf, faces, tta=mode, batch_size=batch)
+            runs = {split: metrics[split] if mode == clf.tta else evaluate(clf, faces, tta=mode)
                     for split, faces in parts.items()}
             metrics["tta"][mode] = {split: {key: m[key] for key in ("accuracy", "macro_f1")} for split, m in runs.items()}
     if soft_used.get("distill"):  # the teachers' own ensemble is a row of the study
@@ -407,7 +406,7 @@ def _scored_faces(part, labels: list[str], spec: InputSpec) -> FaceDataset:
 def _cross(recipe, clf, log) -> dict[str, Any]:
     """Cross-dataset tests named in the recipe's [[eval.cross]] tables (name, path, kind, drop, test)."""
     from .. import paths
-    from ..evaluation import batch_size_for, evaluate
+    from ..evaluation import evaluate
 
     out = {}
     for c in recipe.section("eval").get("cross", []):
@@ -420,7 +419,7 @@ def _cross(recipe, clf, log) -> dict[str, Any]:
         if drop:
             ds = ds.with_labels(tuple(n for n in ds.label_names if n not in drop))
         # test: a selector, e.g. {split = "test"}: FER2013's PrivateTest only
-        out[c["name"]] = m = evaluate(clf, ds, c.get("test"), batch_size=batch_size_for(clf.input_spec))
+        out[c["name"]] = m = evaluate(clf, ds, c.get("test"))
         m["path"], m["dropped"] = str(path), drop
         log(f"cross-dataset {c['name']}: accuracy {m['accuracy']:.4f} on {m['n']} images")
     return out
