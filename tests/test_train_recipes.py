@@ -117,6 +117,8 @@ def test_builtin_variant_is_its_parent_plus_its_changes():
     assert sqrt.data["train"]["class_balance"] == "sqrt" and parent.data["train"]["class_balance"] == "none"
     differing = {k for k in parent.data["train"] if parent.data["train"][k] != sqrt.data["train"][k]}
     assert differing == {"class_balance"}
+    kd, kd_sqrt = load_recipe("edge_plain44_kd"), load_recipe("edge_plain44_kd_sqrt")  # a variant of a variant
+    assert kd_sqrt.data["distill"] == kd.data["distill"] and kd_sqrt.data["train"] == sqrt.data["train"]
 
 
 def test_a_folder_named_like_a_recipe_does_not_hide_the_builtin(tmp_path, monkeypatch):
