@@ -24,10 +24,10 @@ PIXELS_PER_CALL = 2**20  # model-input pixels in one model call; MobileNetV2 at 
 
 def batch_size_for(spec) -> int:
     """Faces per model call for an input spec: 256 at 48 px, 20 at 224 px (its activations, not the faces,
-    fill the memory: a 256-face batch at 224 px was killed for memory on a 24 GiB machine). Each face
-    makes ``spec.n_views`` model inputs (ten-crop: 10), so test-time views shrink the batch."""
+    fill the memory: a 256-face batch at 224 px was killed for memory on a 24 GiB machine). Test-time
+    views do not count: the runtime runs each view as its own call of this many inputs."""
     h, w = spec.crop or spec.size
-    return int(max(1, min(256, PIXELS_PER_CALL // (h * w * spec.channels * spec.n_views))))
+    return int(max(1, min(256, PIXELS_PER_CALL // (h * w * spec.channels))))
 
 
 def select_faces(dataset: FaceDataset, selection: str | dict | None = None, provenance: dict | None = None,

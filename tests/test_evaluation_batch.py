@@ -19,11 +19,10 @@ def test_small_faces_keep_the_full_batch_and_large_ones_shrink():
     assert batch_size_for(_spec((4096, 4096))) == 1
 
 
-def test_test_time_views_shrink_the_batch():
-    # ten-crop makes ten model inputs of each face: 256 faces at 44 px would be 2,560 inputs
+def test_test_time_views_keep_the_batch():
+    # the runtime runs each view as its own call of batch_size inputs (Classifier._proba)
     ten_crop = InputSpec.from_dict({**_spec((48, 48), crop=(44, 44)).to_dict(), "tta": "ten_crop"})
-    assert batch_size_for(ten_crop) == PIXELS_PER_CALL // (44 * 44 * 10) == 54
-    assert batch_size_for(InputSpec.from_dict({**_spec((224, 224)).to_dict(), "tta": "flip"})) == 10
+    assert batch_size_for(ten_crop) == 256
 
 
 def test_evaluate_uses_the_input_sized_batch_unless_told():
