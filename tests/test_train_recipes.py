@@ -298,3 +298,19 @@ def test_prose_edits_keep_a_run_resumable_and_settings_do_not(tmp_path):
     _same_recipe_as_finished(tmp_path, reworded)  # no error
     with pytest.raises(ConfigError, match="finished fold was trained with other recipe settings"):
         _same_recipe_as_finished(tmp_path, changed)
+
+
+@pytest.mark.parametrize("protocol, message", [
+    ('type = "fixed"\ntrain = { split = "train" }\nval = { split = "val" }\ntest = { split = "test" }\nval_fraction = 0.2',
+     "protocol type 'fixed' does not use val_fraction"),
+    ('type = "fixed"\ntrain = { split = "train" }\ntest = { split = "test" }', "needs train, val and test selectors"),
+    ('type = "loso"\ntest_fraction = 0.1', "protocol type 'loso' does not use test_fraction"),
+    ('type = "augment_then_split"\nval_from = "next_subject"', "does not use val_from"),
+])
+def test_a_protocol_key_its_type_ignores_is_an_error(tmp_path, protocol, message):
+    # e.g. val_fraction on a fixed split used to be accepted and silently ignored
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text(f'extends = "edge_plain44"\nname = "bad"\n\n[data.protocols.mine]\n{protocol}\n')
+    with pytest.raises(ConfigError, match=message) as err:
+        load_recipe(recipe)
+    assert "bad.toml" in str(err.value) and "data.protocols.mine" in str(err.value)

@@ -44,6 +44,25 @@ class Protocol(_Strict):
     # subjects' images, or the next subject in sorted order (never trained on)
     test_fraction: Optional[float] = None
 
+    @model_validator(mode="after")
+    def _keys_of_its_type(self):  # a key the protocol type never reads would be ignored without a word
+        given = self.model_fields_set - {"type", "label"}
+        unused = sorted(given - PROTOCOL_KEYS[self.type])
+        if unused:
+            raise ValueError(f"protocol type {self.type!r} does not use {', '.join(unused)} "
+                             f"(it reads {', '.join(sorted(PROTOCOL_KEYS[self.type]))})")
+        if self.type == "fixed" and not {"train", "val", "test"} <= given:
+            raise ValueError("protocol type 'fixed' needs train, val and test selectors")
+        return self
+
+
+# The keys each protocol type reads (fer_edge/training/protocols.py), besides type and label.
+PROTOCOL_KEYS = {
+    "fixed": {"train", "val", "test"},
+    "loso": {"folds", "val_fraction", "val_from", "copies"},
+    "augment_then_split": {"copies", "val_fraction", "test_fraction"},
+}
+
 
 class Data(_Strict):
     kind: Optional[str] = None
