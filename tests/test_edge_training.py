@@ -267,6 +267,17 @@ def test_a_teacher_from_another_split_is_refused(bf16_run, small_fer_csv, tmp_pa
     r.data["data"]["protocols"]["official"]["train"] = {"split": "val"}
     with pytest.raises(ConfigError, match="share the student's split"):
         train(r, small_fer_csv, tmp_path / "student", log=lambda s: None)
+    assert not (tmp_path / "student").exists()  # refused before writing: no empty run folder left behind
+
+
+def test_a_refused_run_keeps_a_folder_it_did_not_create(small_fer_csv, tmp_path):
+    from fer_edge.training.trainer import train
+
+    r = with_overrides(load_recipe("edge_plain44"), epochs=1, batch_size=32, teachers=[str(tmp_path / "nope")])
+    (tmp_path / "mine").mkdir()  # the user's own (empty) folder stays
+    with pytest.raises(ConfigError, match="teacher is not a finished training run"):
+        train(r, small_fer_csv, tmp_path / "mine", log=lambda s: None, resume=True)
+    assert (tmp_path / "mine").is_dir()
 
 
 def test_distill_defaults_match_the_schema():

@@ -96,13 +96,19 @@ def train(
     out = Path(out)
     if (out / MANIFEST).is_file() and not overwrite:
         raise FerEdgeError(f"{out} holds a finished run; choose another --out or pass --overwrite")
+    created = not out.exists()  # a refused run removes only a folder it made itself
     if out.exists() and not resume:
         if not overwrite and any(out.iterdir()):
             raise FerEdgeError(f"{out} already exists; pass --resume to continue it or --overwrite to start again")
         shutil.rmtree(out)
     if resume and not (out / "checkpoints").exists() and not (out / "folds").exists():
         log(f"{out}: nothing to resume, starting a new run")
-    summary = _train(recipe, data_path, out, kind, resume, log, limit, strategy)
+    try:
+        summary = _train(recipe, data_path, out, kind, resume, log, limit, strategy)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):  # refused before writing (e.g. a bad --teacher)
+            out.rmdir()
+        raise
     if distribute.is_multiworker(strategy):  # the bundle is written: the workers may stop
         from . import multiworker
 
