@@ -84,7 +84,7 @@ def evaluate(classifier, dataset: FaceDataset, selection: str | dict | None = No
     picks: accuracy, macro-F1, balanced accuracy, per-class precision/recall/F1/support, the
     confusion matrix, n, the model's label order and the dataset classes left out.
     ``tta`` overrides the bundle's test-time views. ``batch_size``: faces per model call (default:
-    ``batch_size_for`` the input and its views). With ``return_probs``: (metrics, the (n, K)
+    ``batch_size_for`` the input). With ``return_probs``: (metrics, the (n, K)
     probabilities in the model's label order)."""
     faces, dropped = nameable(select_faces(dataset, selection, provenance), classifier.labels)
     clf = classifier.with_tta(tta) if tta is not None else classifier
