@@ -143,6 +143,7 @@ SPEED_CASES = [  # (net, input, batch, policy, jit)
     ("plain 32-256", 44, 64, "mixed_bfloat16", False),
     ("plain 32-256", 44, 64, "mixed_bfloat16", True),
     ("plain 48-384", 44, 64, "mixed_bfloat16", False),
+    ("plain 64-512", 44, 64, "float32", False),  # does bf16 still pay at the teacher's width?
     ("plain 64-512", 44, 64, "mixed_bfloat16", False),
     ("mobilenetv2 1.0", 64, 64, "float32", False),
     ("mobilenetv2 1.0", 64, 64, "mixed_bfloat16", False),
