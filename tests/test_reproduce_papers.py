@@ -133,8 +133,8 @@ def test_leak_free_cells_fail_softly_and_point_to_their_row(rp, monkeypatch):
     pytest.importorskip("scipy")
     out = rp.OUT
 
-    def broken(run):
-        raise OSError(f"{run}: no dataset here")
+    def broken(run, role="test"):
+        raise OSError(f"{run}: no dataset here ({role})")
 
     monkeypatch.setattr(rp, "dedup_eval", broken)
     _finished_cnn(out / "cnn_m2", [800, 400, 450, 350])
@@ -143,7 +143,10 @@ def test_leak_free_cells_fail_softly_and_point_to_their_row(rp, monkeypatch):
         folder.mkdir(parents=True)
         summary = {"test_accuracy": test_acc, "test_macro_f1": 0.4, "fold_accuracy_mean": 0.4,
                    "fold_accuracy_std": 0.1, "epochs_run": 3}
-        (folder / "metrics.json").write_text(json.dumps({"summary": summary, "val": {"accuracy": 0.625}}))
+        per_fold = {"loso-KA": {"accuracy": 0.4, "n": 21, "epochs_run": 10, "best_epoch": 7},
+                    "loso-KL": {"accuracy": 0.4, "n": 21, "epochs_run": 4, "best_epoch": 1}}
+        (folder / "metrics.json").write_text(json.dumps({"summary": summary, "val": {"accuracy": 0.625},
+                                                         **({"per_fold": per_fold} if key == "jaffe_loso" else {})}))
         (folder / "manifest.json").write_text("{}")
     results = rp.all_results()
     assert results["cnn_m2"]["status"] == "done"
@@ -154,7 +157,10 @@ def test_leak_free_cells_fail_softly_and_point_to_their_row(rp, monkeypatch):
             rows.setdefault(line.split(" | ")[0].lstrip("| "), line)
     assert "leak-free evaluation failed: OSError" in rows["cnn_m2"]
     assert "41.00% pooled LOSO" in rows["jaffe_paper"] and "(row jaffe_loso)" in rows["jaffe_paper"]
-    assert "on the 20% holdout of Training (the paper's test set) 62.50%" in rows["resnet50_sub"]
+    assert ("on the 20% holdout of Training (the paper's test set; LEAKS: the same holdout chose the best epoch) "
+            "62.50% (its duplicate-free score failed: OSError" in rows["resnet50_sub"])
+    # LOSO: the epochs each fold ran, and how many the cap (not the held-out person's curve) stopped
+    assert "epochs per fold 4-10 (best 1-7), 1 of 2 folds ran to the cap of 10" in rows["jaffe_loso"]
 
 
 def test_one_training_row_at_a_time(rp):
@@ -179,3 +185,74 @@ def test_row_references_do_not_chain(rp):
             target = row.leak_free[4:]
             assert target in rp.RUNS and target != key, key
             assert not (rp.RUNS[target].leak_free or "").startswith("row:"), key
+
+
+DEDUP_RECIPE = """
+name = "dedup_tiny"
+[data]
+labels = "fer7"
+protocol = "p"
+[data.protocols.p]
+type = "fixed"
+label = "train less a 20% holdout / test"
+train = { split = "train", holdout = { fraction = 0.2, seed = 0, part = "rest" } }
+val = { split = "train", holdout = { fraction = 0.2, seed = 0, part = "holdout" } }
+test = { split = "test" }
+[input]
+size = [40, 40]
+color = "gray"
+[model]
+builder = "plain_cnn"
+widths = [8]
+convs = 1
+normalize = "unit"
+head = "linear"
+[train]
+seed = 0
+epochs = 1
+batch_size = 32
+optimizer = "adam"
+lr = 0.001
+[report]
+tsne_samples = 0
+"""
+
+
+def test_dedup_eval_drops_faces_the_model_trained_on(rp, tmp_path):
+    # Every training face is stored twice (as FER2013 repeats faces), and 5 test faces copy a training face.
+    # test: minus copies of any training face; val (the ResNet paper's holdout of Training): minus copies of the
+    # training part only, so a face whose twin is also in the holdout stays.
+    import cv2
+    import numpy as np
+
+    from fer_edge.data import load_dataset, select_role
+    from fer_edge.labels import FER7
+    from fer_edge.training.recipes import load_recipe
+    from fer_edge.training.trainer import train
+
+    from inthewild_fixtures import faces
+
+    pool = faces(120, seed=3)
+    _, first = np.unique(pool.reshape(len(pool), -1), axis=0, return_index=True)
+    pool = pool[np.sort(first)][:105]  # distinct faces: 70 to train (twice each), 35 to test
+    root = tmp_path / "faces"
+    for i, face in enumerate(pool):
+        names = [("train", f"{i:04d}a"), ("train", f"{i:04d}b")] if i < 70 else [("test", f"{i:04d}")]
+        for split, name in names:
+            (root / split / FER7[i % 7]).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / split / FER7[i % 7] / f"{name}.png"), face)
+    for j in range(5):  # test faces that are copies of training faces
+        cv2.imwrite(str(root / "test" / FER7[j % 7] / f"copy{j}.png"), pool[j])
+    (tmp_path / "r.toml").write_text(DEDUP_RECIPE)
+    run = tmp_path / "run"
+    train(load_recipe(tmp_path / "r.toml"), root, run, log=lambda s: None)
+    assert not (run / "plots" / "tsne_test.png").exists()  # tsne_samples = 0: no t-SNE
+
+    test = rp.dedup_eval(run, "test")
+    assert (test["removed"], test["n"]) == (5, 35)
+    d = json.loads((run / "manifest.json").read_text())["provenance"]["data"]
+    val_names = [Path(str(s)).stem for s in select_role(load_dataset(root), d, "val").sources]
+    twins_in_val = sum(n[:-1] + ("b" if n.endswith("a") else "a") in val_names for n in val_names)
+    val = rp.dedup_eval(run, "val")
+    assert val["removed"] == len(val_names) - twins_in_val > 0
+    assert val["n"] == twins_in_val

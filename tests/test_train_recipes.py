@@ -252,6 +252,7 @@ def test_jaffe_recipe(protocol, jaffe_dir, tmp_path):
         assert "LEAKS" in prov["data"]["protocol"]
     else:
         assert set(metrics["per_fold"]) == {"loso-KA", "loso-KL"}
+        assert all((f["epochs_run"], f["best_epoch"]) == (1, 1) for f in metrics["per_fold"].values())
         assert prov["data"]["test"] == {"subjects": ["KA"]}
         assert prov["data"]["val"] == {"subjects": ["KL"]}  # validated on the next person, not on KA's trainers
         assert read_bundle(out / "folds" / "loso-KL").manifest.provenance["data"]["test"] == {"subjects": ["KL"]}

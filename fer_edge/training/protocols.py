@@ -2,8 +2,9 @@
 
 Types:
   fixed               train/val/test selectors (FER2013's official split, 4-class subset...)
-  loso                leave-one-subject-out; validation is a seeded holdout of the training
-                      fold; optional offline augmentation (``copies``) of the training fold only
+  loso                leave-one-subject-out; validation on another subject (``val_from =
+                      "next_subject"``) or a seeded holdout of the training fold; optional offline
+                      augmentation (``copies``) of the training fold only
   augment_then_split  the JAFFE paper's protocol: augment every image, then split the augmented
                       set at random. Copies of one source image (and one person) land in both
                       train and test: it LEAKS, and is labelled so.

@@ -170,7 +170,7 @@ class Augment(_Strict):
 
 
 class Report(_Strict):
-    tsne_samples: int = 1500
+    tsne_samples: int = Field(default=1500, ge=0)  # 0: no t-SNE plot
     notes: list[str] = []
 
 

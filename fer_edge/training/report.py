@@ -126,6 +126,9 @@ def write_report(path: Path, title: str, facts: dict[str, Any], metrics: dict[st
                 per_class_table(m), ""]
     if notes:
         out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
-    out += ["Plots: `plots/curves.png`, `plots/confusion_test.png`, `plots/tsne_test.png`.", ""]
+    plots = [f"`plots/{n}`" for n in ("curves.png", "confusion_val.png", "confusion_test.png", "tsne_test.png")
+             if (path.parent / "plots" / n).is_file()]  # t-SNE only when the recipe asks for it
+    if plots:
+        out += [f"Plots: {', '.join(plots)}.", ""]
     with atomic_file(path) as fh:
         fh.write("\n".join(out))

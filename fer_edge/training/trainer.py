@@ -317,6 +317,7 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
         "val_accuracy": metrics["val"]["accuracy"],
         "val_macro_f1": metrics["val"]["macro_f1"],
         "epochs_run": len(history),
+        "best_epoch": _best_epoch(history),
         "train_seconds": round(train_secs, 1),
         "seconds_per_epoch": round(float(np.mean(epoch_secs)), 1) if epoch_secs else None,
         "images_per_second": round(float(np.median(rates)), 1) if rates else None,
@@ -332,9 +333,10 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
     report.plot_confusion(metrics["val"], plots / "confusion_val.png", "validation")
     report.plot_confusion(metrics["test"], plots / "confusion_test.png", "test")
     n_tsne = int(recipe.section("report").get("tsne_samples", 1500))
-    feat, idx = features(model, spec, parts["test"].images, n_tsne, seed)
-    report.plot_tsne(feat, parts["test"].labels[idx], labels, plots / "tsne_test.png",
-                     f"t-SNE of penultimate features (test, n={len(idx)})", seed)
+    if n_tsne:  # 0: the recipe asks for no t-SNE plot
+        feat, idx = features(model, spec, parts["test"].images, n_tsne, seed)
+        report.plot_tsne(feat, parts["test"].labels[idx], labels, plots / "tsne_test.png",
+                         f"t-SNE of penultimate features (test, n={len(idx)})", seed)
     _save_model(model, folder / "model.keras")
 
     prov = _provenance(recipe, task, ds, data_path, kind, seed, info, {
@@ -462,6 +464,14 @@ def _fit_cached(recipe, model, task, folder, scale, k, seed, resume, log, strate
                folder / "checkpoints", (1.0, (0.0,)), k, seed, resume, log, False, None, strategy)
 
 
+def _best_epoch(history: list[dict[str, Any]]) -> int | None:
+    """The 1-based epoch whose weights were kept: the first with the highest validation accuracy (fitloop's rule)."""
+    accs = [h.get("val_accuracy") for h in history]
+    if not accs or any(a is None for a in accs):
+        return None
+    return int(np.argmax(accs)) + 1
+
+
 def _pool_folds(recipe, results, spec, ds, data_path, kind, out: Path, seed, log) -> dict[str, Any]:
     """LOSO: pool every fold's test predictions; the top-level bundle carries the first fold's model."""
     from . import report
@@ -473,7 +483,10 @@ def _pool_folds(recipe, results, spec, ds, data_path, kind, out: Path, seed, log
     y_true = np.repeat(np.arange(k), cm.sum(1))
     y_pred = np.concatenate([np.repeat(np.arange(k), cm[i]) for i in range(k)])
     pooled = classification_metrics(y_true, y_pred, labels)
-    per_fold = {t.name: {"accuracy": m["test"]["accuracy"], "n": m["test"]["n"]} for t, _, m in results}
+    # epochs per fold: whether early stopping on the held-out person or the epoch cap ended each fold
+    per_fold = {t.name: {"accuracy": m["test"]["accuracy"], "n": m["test"]["n"],
+                         "epochs_run": m["summary"].get("epochs_run"), "best_epoch": m["summary"].get("best_epoch")}
+                for t, _, m in results}
     accs = [v["accuracy"] for v in per_fold.values()]
     first_task, first_dir, first_m = results[0]
     metrics = {
