@@ -154,8 +154,8 @@ RUNS: dict[str, Row] = {
                        "patience 2", "reduced",
                        "paper's augmentation size and input; epochs: the paper's count is not in the text available "
                        "here; one epoch of the 64,354 training copies takes ~33 min at the ~33 img/s the jaffe_dev rows "
-                       "measured at 224 px, so at most 5 (~2.7 h), and the leaky split saturates early (jaffe_dev_ours: "
-                       "98.9% after 3 epochs of 30 copies); ours: lr 1e-4 (the jaffe_dev_* rows: the paper's 1e-3 collapses to "
+                       "measured at 224 px, so at most 5 (~2.7 h), and the leaky split saturates early (jaffe_dev_norm, "
+                       "this row's settings: 97.97% after 3 epochs of 30 copies); ours: lr 1e-4 (the jaffe_dev_* rows: the paper's 1e-3 collapses to "
                        "one class; its raw 0..255 input is kept), "
                        + _JAFFE_AUG + ", mixed_bfloat16",
                        "85.54%", protocol="paper", changes={"copies": 373},
@@ -385,7 +385,7 @@ def _ours(r: dict[str, Any], row: Row, results: dict[str, dict[str, Any]]) -> tu
         dv = r.get("dedup_val")
         if dv and "error" not in dv:
             main += (f", {_pct(dv['accuracy'])} without its {dv['removed']} faces pixel-identical to a training "
-                     f"face (n={dv['n']})")
+                     f"face (n={dv['n']}; still chosen on this holdout)")
         elif dv:
             main += f" (its duplicate-free score failed: {dv['error']}; rerun --table-only)"
     if row.leak_free == "loso":
@@ -412,9 +412,9 @@ def _fold_epochs(per_fold: dict[str, dict[str, Any]], cap: int) -> str:
     runs = [f.get("epochs_run") for f in per_fold.values()]
     if not runs or any(r is None for r in runs):
         return ""  # folds trained before epochs were recorded per fold
-    best = [f.get("best_epoch") for f in per_fold.values() if f.get("best_epoch") is not None]
+    best = [f.get("best_epoch") for f in per_fold.values()]
     text = f"; epochs per fold {min(runs)}-{max(runs)}"
-    if best:
+    if None not in best:  # folds finished before best_epoch was recorded: no partial range
         text += f" (best {min(best)}-{max(best)})"
     return text + f", {sum(r >= cap for r in runs)} of {len(runs)} folds ran to the cap of {cap}"
 

@@ -47,6 +47,13 @@ def test_every_row_builds_its_budget(rp):
     assert jaffe["input"]["size"] == [224, 224] and jaffe["data"]["protocols"]["paper"]["copies"] == 373
     dev = rp.build_recipe("jaffe_dev_paper").data
     assert dev["train"]["lr"] == 0.001 and dev["model"]["normalize"] == "none"
+    # the four deviation checks: lr x input scaling; the paper-budget rows keep the paper's raw input
+    scaling = {k: (rp.build_recipe(k).data["train"]["lr"], rp.build_recipe(k).data["model"]["normalize"])
+               for k in ("jaffe_dev_paper", "jaffe_dev_lr", "jaffe_dev_norm", "jaffe_dev_ours")}
+    assert sorted(scaling.values()) == [(0.0001, "none"), (0.0001, "tanh"), (0.001, "none"), (0.001, "tanh")]
+    assert {rp.build_recipe(k).data["model"]["normalize"] for k in ("jaffe_paper", "jaffe_loso")} == {"none"}
+    # a row's claim replaces the recipe file's (Table 1's other cells share a recipe)
+    assert rp.build_recipe("cnn_m3_k2_lr001").data["claim"] == "77.3% (Table 1)"
     smoke = rp.build_recipe("jaffe_loso", smoke=True).data
     assert smoke["train"]["epochs"] == 1 and smoke["data"]["protocols"]["loso"]["folds"] == 1
 
@@ -148,6 +155,13 @@ def test_leak_free_cells_fail_softly_and_point_to_their_row(rp, monkeypatch):
         (folder / "metrics.json").write_text(json.dumps({"summary": summary, "val": {"accuracy": 0.625},
                                                          **({"per_fold": per_fold} if key == "jaffe_loso" else {})}))
         (folder / "manifest.json").write_text("{}")
+    (out / "resnet50_sub_96").mkdir(parents=True)  # a finished ResNet row whose duplicate-free holdout score exists
+    (out / "resnet50_sub_96" / "metrics.json").write_text(json.dumps(
+        {"summary": {"test_accuracy": 0.55, "test_macro_f1": 0.4}, "val": {"accuracy": 0.6}}))
+    (out / "resnet50_sub_96" / "manifest.json").write_text("{}")
+    (out / "resnet50_sub_96.result.json").write_text(json.dumps(
+        {"status": "done", "dedup": {"accuracy": 0.54, "macro_f1": 0.4, "n": 3301, "removed": 288},
+         "dedup_val": {"accuracy": 0.58, "macro_f1": 0.4, "n": 5500, "removed": 242}}))
     results = rp.all_results()
     assert results["cnn_m2"]["status"] == "done"
     rp.write_table(results)
@@ -159,8 +173,15 @@ def test_leak_free_cells_fail_softly_and_point_to_their_row(rp, monkeypatch):
     assert "41.00% pooled LOSO" in rows["jaffe_paper"] and "(row jaffe_loso)" in rows["jaffe_paper"]
     assert ("on the 20% holdout of Training (the paper's test set; LEAKS: the same holdout chose the best epoch) "
             "62.50% (its duplicate-free score failed: OSError" in rows["resnet50_sub"])
+    assert ("62.50% (its duplicate-free score failed" not in rows["resnet50_sub_96"]
+            and "60.00%, 58.00% without its 242 faces pixel-identical to a training face (n=5500; still chosen on "
+                "this holdout)" in rows["resnet50_sub_96"])
     # LOSO: the epochs each fold ran, and how many the cap (not the held-out person's curve) stopped
     assert "epochs per fold 4-10 (best 1-7), 1 of 2 folds ran to the cap of 10" in rows["jaffe_loso"]
+    # a run resumed over folds finished before best_epoch was recorded: no partial best range; older: nothing
+    mixed = {"loso-KA": {"epochs_run": 3}, "loso-KL": {"epochs_run": 10, "best_epoch": 2}}
+    assert rp._fold_epochs(mixed, 10) == "; epochs per fold 3-10, 1 of 2 folds ran to the cap of 10"
+    assert rp._fold_epochs({"loso-KA": {"accuracy": 0.4}}, 10) == ""
 
 
 def test_one_training_row_at_a_time(rp):

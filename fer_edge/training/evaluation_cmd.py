@@ -140,14 +140,14 @@ def _write_outputs(out: Path, result, clf, keras_model, ds, selection, prov, tsn
         write_json(tmp / "metrics.json", result)
         (tmp / "plots").mkdir()
         report.plot_confusion(m, tmp / "plots" / "confusion_test.png", "test")
-        if keras_model is not None:
+        if keras_model is not None and tsne_samples:  # 0: no t-SNE plot
             from .evaluate import features
 
             faces = nameable(select_faces(ds, selection, prov), clf.labels)[0]
             feat, idx = features(keras_model, spec, faces.images, tsne_samples)
             report.plot_tsne(feat, faces.labels[idx], faces.label_names, tmp / "plots" / "tsne_test.png",
                              f"t-SNE of penultimate features (n={len(idx)})")
-        else:
+        elif tsne_samples:
             notes.append(f"no t-SNE plot: it needs the Keras model's features; this bundle is "
                          f"{clf.manifest.format}-{clf.manifest.precision}")
         report.write_report(tmp / "report.md", f"Evaluation of {Path(s['model']).name}", {
