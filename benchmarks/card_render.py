@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 TARGET = 0.70  # issue 13: shipped int8 model on FER2013 PrivateTest (stretch 72%, goal 73%)
@@ -143,6 +144,14 @@ def render_results(card) -> str:
     return "\n".join(md)
 
 
+def _epoch_spread(t: dict[str, Any]) -> str:
+    """The per-epoch seconds as a range: the card cannot know whether other jobs shared the CPU; the spread shows it."""
+    epochs = sorted(float(h["seconds"]) for h in t.get("history") or [] if h.get("seconds") not in (None, ""))
+    if not epochs:
+        return "per-epoch times not recorded"
+    return f"{epochs[0]:.0f}-{epochs[-1]:.0f} s per epoch, median {statistics.median(epochs):.0f} s"
+
+
 def _train_minutes(t: dict[str, Any]) -> float:
     """The epochs' own seconds (every epoch, across --resume), else the last process's training time."""
     epochs = [float(h["seconds"]) for h in t.get("history") or [] if h.get("seconds") not in (None, "")]
@@ -227,7 +236,7 @@ def render_card(card) -> str:
         + f"), optimizer {tr.get('optimizer')}, batch {tr.get('batch_size')}, {tr.get('schedule')} decay, label smoothing "
         f"{tr.get('label_smoothing')}, class weights {tr.get('class_balance')}, seed {t['seed']}; " + _bn(r.get("model", {})) + ".",
         "- Augmentation: " + ", ".join(f"{k} {v}" for k, v in aug.items()) + ".",
-        f"- Training time: {_train_minutes(t):.0f} min of epochs on this machine's CPU (shared with other jobs)"
+        f"- Training time: {_train_minutes(t):.0f} min of epochs on this machine's 2-core CPU ({_epoch_spread(t)})"
         + _distilled(r) + ".",
         "- Quantization: post-training full-integer int8 by `fer-edge convert --int8`, calibrated on training faces "
         "(see each manifest's `quantization.calibration`); inputs and outputs stay float.",

@@ -223,6 +223,8 @@ def test_distilled_run_records_its_teachers(bf16_run, small_fer_csv, tmp_path):
     assert teacher["path"] == str(bf16_run.resolve())
     assert teacher["model_sha256"] == sha256_file(bf16_run / "model.keras")
     assert teacher["recipe"] == "edge_plain44"
+    seed = read_bundle(bf16_run).manifest.provenance["seed"]
+    assert seed is not None and teacher["seed"] == seed  # two teachers of one recipe differ by their seed
     assert m.provenance["recipe_data"]["overrides"]["teachers"] == [str(bf16_run)]
     ens = json.loads((out / "metrics.json").read_text())["teacher_ensemble"]
     # One teacher: its "ensemble" is the teacher itself, averaged over the same (flip) views

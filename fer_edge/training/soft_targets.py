@@ -113,7 +113,7 @@ def teacher_distribution(teacher_paths: list[str], train_faces, selectors: dict[
                          temperature: float, tta: str, log: Callable[[str], None],
                          cache: Path | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """The teachers' averaged, temperature-softened probabilities on the training faces, and
-    each teacher's provenance (path, model sha256, recipe, its own val/test accuracy).
+    each teacher's provenance (path, model sha256, recipe, seed, its own val/test accuracy).
 
     ``cache``: a folder (the run's checkpoints) keeping each teacher's probabilities, so that
     ``--resume`` does not predict again (ten-crop of two teachers: ~10 min on 2 cores)."""
@@ -140,6 +140,7 @@ def teacher_distribution(teacher_paths: list[str], train_faces, selectors: dict[
             "path": str(tp.resolve()),
             "model_sha256": model_sha,
             "recipe": m.get("provenance", {}).get("recipe"),
+            "seed": m.get("provenance", {}).get("seed"),  # two teachers of one recipe differ by it
             "val_accuracy": m.get("metrics", {}).get("val_accuracy"),
             "test_accuracy": m.get("metrics", {}).get("test_accuracy"),
         })

@@ -1,0 +1,52 @@
+"""benchmarks/edge_study.py: the study table renders the committed rows, and the throughput probe joins its rounds."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OLD = {"net": "plain 32-256", "params": 1176359, "input": "44x44", "batch": 64, "policy": "float32", "jit": False,
+       "images_per_s": 250}
+
+
+def _study():
+    spec = importlib.util.spec_from_file_location("edge_study", REPO / "benchmarks" / "edge_study.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_speed_rows_show_their_spread_and_old_rows_say_they_have_none():
+    md = _study().render([], [OLD, {**OLD, "policy": "mixed_bfloat16", "images_per_s": 380, "passes": [250, 380, 390]}], ["x"])
+    assert "| plain 32-256 | 1,176,359 | 44x44 | 64 | float32 | False | 250 | - (1) |" in md
+    assert "| mixed_bfloat16 | False | 380 | 250-390 (3) |" in md
+    assert "interleaved rounds" in md
+    only_old = _study().render([], [OLD], ["x"])
+    assert "one pass per case" in only_old and "interleaved rounds" not in only_old
+
+
+def test_no_speed_rows_no_throughput_section():
+    assert "Training throughput" not in _study().render([], None, ["x"])
+
+
+def test_speed_interleaves_rounds_and_takes_the_median(monkeypatch):
+    study = _study()
+    monkeypatch.setattr(study, "SPEED_CASES", [("plain 32-256", 44, 64, "float32", False),
+                                               ("plain 32-256", 44, 64, "mixed_bfloat16", False)])
+    order, passes = [], iter([[100, 110], [300, 310], [120, 400], [320, 330]])
+
+    def fake_run(cmd, **kw):
+        case = json.loads(cmd[-1])
+        order.append(case[3])
+        one = {"net": case[0], "params": 1, "input": "44x44", "batch": case[2], "policy": case[3], "jit": case[4],
+               "passes": next(passes)}
+        return subprocess.CompletedProcess(cmd, 0, stdout="log line\n" + json.dumps(one) + "\n")
+
+    monkeypatch.setattr(study.subprocess, "run", fake_run)
+    rows = study.speed(rounds=2)
+    assert order == ["float32", "mixed_bfloat16", "float32", "mixed_bfloat16"]  # round by round, not case by case
+    assert [r["passes"] for r in rows] == [[100, 110, 120, 400], [300, 310, 320, 330]]
+    assert [r["images_per_s"] for r in rows] == [115, 315]
