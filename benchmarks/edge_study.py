@@ -63,6 +63,8 @@ def _levers(prov: dict) -> str:
                f"{t.get('schedule', 'constant')}, wd {t.get('weight_decay', 0)}, ls {t.get('label_smoothing', 0)}")
     aug = [k for k in ("hflip", "random_crop", "rotation", "shift", "zoom", "brightness", "contrast", "erasing") if a.get(k)]
     out.append("aug " + "+".join(aug) if aug else "no aug")
+    if t.get("class_balance") not in (None, "none"):
+        out.append(f"{t['class_balance']} class weights")
     soft = prov.get("soft_targets", {})
     if "ferplus" in soft:
         out.append(f"FER+ votes w {soft['ferplus']['weight']}")

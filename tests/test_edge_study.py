@@ -50,3 +50,14 @@ def test_speed_interleaves_rounds_and_takes_the_median(monkeypatch):
     assert order == ["float32", "mixed_bfloat16", "float32", "mixed_bfloat16"]  # round by round, not case by case
     assert [r["passes"] for r in rows] == [[100, 110, 120, 400], [300, 310, 320, 330]]
     assert [r["images_per_s"] for r in rows] == [115, 315]
+
+
+def test_levers_name_class_weights_and_distillation():
+    prov = {"recipe_data": {"model": {"builder": "plain_cnn"}, "input": {"size": [48, 48], "crop": [44, 44]},
+                            "train": {"optimizer": "sgd", "class_balance": "sqrt", "precision": "mixed_bfloat16"}},
+            "soft_targets": {"distill": {"teachers": [{}, {}], "weight": 0.5, "temperature": 2.0}}}
+    levers = _study()._levers(prov)
+    assert "44px crops of 48" in levers and "sqrt class weights" in levers
+    assert "distilled from 2 teacher(s) w 0.5 T 2.0" in levers
+    prov["recipe_data"]["train"]["class_balance"] = "none"
+    assert "class weights" not in _study()._levers(prov)
