@@ -61,3 +61,24 @@ def test_levers_name_class_weights_and_distillation():
     assert "distilled from 2 teacher(s) w 0.5 T 2.0" in levers
     prov["recipe_data"]["train"]["class_balance"] = "none"
     assert "class weights" not in _study()._levers(prov)
+
+
+def _bench_row(role, precision, p50, acc=0.7, size=1024 * 100, name="m"):
+    return {"status": "ok", "threads": 1, "format": "tflite", "role": role, "precision": precision, "name": name,
+            "accuracy": acc, "size_bytes": size, "latency": {"p50_ms": p50}}
+
+
+def test_architecture_rows_prefer_interleaved_timings_and_keep_the_peer(tmp_path):
+    bench = {"created": "2026-12-01T00:00:00", "results": [
+        _bench_row("model", "int8", 0.6), _bench_row("model", "fp32", 2.0), _bench_row("baseline", "dynamic", 0.4),
+        {**_bench_row("model", "int8", 9.9), "threads": 2}],
+        "paired_tflite_1thread": {"latency": {"int8": {"p50_ms": 0.5}, "fp32": {"p50_ms": 2.0}}}}
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(bench))
+    study = _study()
+    (row, missing) = study.arch_rows({"net": str(path), "gone": "0000000:nothing.json"})
+    assert (row["int8_ms"], row["fp32_ms"], row["peer_ms"], row["size_kb"]) == (0.5, 2.0, 0.4, 100)
+    assert "error" in missing
+    md = "\n".join(study.render_arch([row, missing]))
+    assert "| net | m | 70.00 | 100 | 0.500 | 2.000 | 0.25x | 0.400 | 1.25x |" in md
+    assert "bench not readable" in md
