@@ -100,7 +100,7 @@ def latency_table(card) -> list[str]:
            f"Timing: {s['timer']}, {s['warmup']} warm-up + {s['runs']} timed single-image calls per row, "
            f"each row in a fresh process; throughput at batch {s['batch']}. `p50` is the model alone on a "
            "preprocessed face at the model's input size; `e2e` adds the bundle's preprocessing from a uint8 face crop (face detection "
-           "not included). The CPU was shared with other jobs while this ran, so tails (p90/p99) are pessimistic."]
+           "not included). This VM's share of the CPU varies from minute to minute, so tails (p90/p99) are indicative only."]
     return md
 
 

@@ -153,7 +153,7 @@ def main() -> None:
         "|---|---|---|---|",
         *checks,
         "",
-        f"Machine: {cpu_name()}, {os.cpu_count()} cores (shared with other jobs while this ran, so conversion "
+        f"Machine: {cpu_name()}, {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f} at the end; conversion "
         f"times are indicative), Python {platform.python_version()}; TensorFlow {tf.__version__}, "
         f"ai-edge-litert {getattr(ai_edge_litert, '__version__', '?')}, onnxruntime {onnxruntime.__version__}, "
         f"OpenVINO {openvino.get_version()} (INFERENCE_PRECISION_HINT set explicitly, shown per row). "

@@ -315,3 +315,34 @@ def test_a_protocol_key_its_type_ignores_is_an_error(tmp_path, protocol, message
     with pytest.raises(ConfigError, match=message) as err:
         load_recipe(recipe)
     assert "bad.toml" in str(err.value) and "data.protocols.mine" in str(err.value)
+
+
+def test_precision_override_is_validated_and_recorded():
+    r = with_overrides(load_recipe("edge_plain44"), precision="float32")
+    assert r.data["train"]["precision"] == "float32"
+    assert r.data["overrides"]["precision"] == "float32"
+    assert load_recipe("edge_plain44").data["train"]["precision"] == "mixed_bfloat16"  # the recipe itself untouched
+    with pytest.raises(ConfigError, match="--precision must be one of float32, mixed_bfloat16"):
+        with_overrides(load_recipe("edge_plain44"), precision="float16")
+
+
+def test_cli_precision_choices_come_from_the_recipes_table():
+    from click.testing import CliRunner
+
+    from fer_edge.cli import main
+
+    res = CliRunner().invoke(main, ["train", "--recipe", "edge_plain44", "--data", "x.csv", "--out", "y", "--precision", "fp16"])
+    assert res.exit_code == 2 and "'fp16' is not one of 'float32', 'mixed_bfloat16'" in res.output
+
+
+def test_bf16_warning_only_for_bf16_on_a_cpu_without_native_bf16():
+    from fer_edge.training.trainer import bf16_warning
+
+    avx2 = {"model": "Intel Core i5-8250U", "flags": ["sse4_2", "avx2", "fma"]}
+    msg = bf16_warning("mixed_bfloat16", avx2, gpus=0)
+    assert msg and "Intel Core i5-8250U" in msg and "--precision float32" in msg
+    assert bf16_warning("float32", avx2, gpus=0) is None
+    assert bf16_warning("mixed_bfloat16", avx2, gpus=1) is None  # the GPU trains, not the CPU
+    assert bf16_warning("mixed_bfloat16", {"model": "x", "flags": ["avx2", "avx512_bf16"]}, gpus=0) is None
+    assert bf16_warning("mixed_bfloat16", {"model": "Cortex-A76", "flags": ["asimd", "asimddp"]}, gpus=0)  # Pi 5: none
+    assert bf16_warning("mixed_bfloat16", {"model": "", "flags": []}, gpus=0) is None  # no /proc/cpuinfo: unknown

@@ -72,7 +72,7 @@ def main() -> None:
     \b
     Typical flow:
       fer-edge data info ../shared/data/fer2013/fer2013.csv.gz
-      fer-edge train --recipe edge_mobilenetv2_64 --data ../shared/data/fer2013/fer2013.csv.gz --out runs/edge
+      fer-edge train --recipe edge_plain44 --data ../shared/data/fer2013/fer2013.csv.gz --out runs/edge
       fer-edge convert runs/edge --format all --int8
       fer-edge bench runs/edge/export --device cpu --baseline mini-xception
       fer-edge live --model runs/edge/export/tflite-int8 --source 0

@@ -7,6 +7,7 @@ import json
 import click
 
 from ..bundle import INTERPOLATIONS, TTA_MODES
+from ..training.recipes import PRECISIONS
 
 
 @click.command()
@@ -21,6 +22,8 @@ from ..bundle import INTERPOLATIONS, TTA_MODES
 @click.option("--seed", type=int, default=None)
 @click.option("--weights", default=None, help="Backbone weights: a local file, 'imagenet' or 'none' (overrides the recipe).")
 @click.option("--limit", type=int, default=None, help="Cap each split to ~N samples (quick runs).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
+              help="Training compute precision (overrides the recipe's [train] precision); artifacts stay float32.")
 @click.option("--teacher", "teachers", multiple=True, type=click.Path(),
               help="A finished run to distill from (repeat for an ensemble); sets the recipe's [distill] teachers.")
 @click.option("--strategy", type=click.Choice(["auto", "none", "mirrored", "multiworker"]), default=None,
@@ -29,14 +32,14 @@ from ..bundle import INTERPOLATIONS, TTA_MODES
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, seed, weights, limit, teachers, strategy,
-          resume, overwrite, as_json):
+def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, seed, weights, limit, precision, teachers,
+          strategy, resume, overwrite, as_json):
     """Train a recipe into a run folder (model.keras + manifest.json + metrics, plots, report)."""
     from ..training.recipes import load_recipe, with_overrides
     from ..training.trainer import train as run_train
 
     recipe = with_overrides(load_recipe(recipe_name), epochs, batch_size, lr, seed, protocol, weights,
-                            teachers=list(teachers) or None)
+                            teachers=list(teachers) or None, precision=precision)
     summary = run_train(recipe, data_path, out, kind=kind, resume=resume, overwrite=overwrite,
                         log=(lambda s: None) if as_json else (lambda s: click.echo(s)), limit=limit,
                         strategy_name=strategy)

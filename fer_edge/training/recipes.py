@@ -141,6 +141,9 @@ def _read_raw(text: str, base_dir: Path | None) -> tuple[bytes, str]:
     return res.read_bytes(), f"builtin:{text}"
 
 
+PRECISIONS = ("float32", "mixed_bfloat16")  # [train] precision; the schema's Literal says the same
+
+
 def with_overrides(
     recipe: Recipe,
     epochs: int | None = None,
@@ -150,6 +153,7 @@ def with_overrides(
     protocol: str | None = None,
     weights: str | None = None,
     teachers: list[str] | None = None,
+    precision: str | None = None,
 ) -> Recipe:
     """A copy with CLI overrides applied; the overrides are recorded in the recipe dict."""
     data = copy.deepcopy(recipe.data)
@@ -181,6 +185,10 @@ def with_overrides(
             st.pop("lr", None)  # one override wins over per-stage rates
     if seed is not None:
         train["seed"] = applied["seed"] = seed
+    if precision is not None:
+        if precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        train["precision"] = applied["precision"] = precision
     if protocol is not None:
         protocols = data["data"].get("protocols", {})
         if protocol not in protocols:

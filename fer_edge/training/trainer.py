@@ -28,7 +28,7 @@ from ..metrics import classification_metrics
 from . import data as tdata
 from .array_cache import array_key, cached_array
 from .protocols import Task, protocol_config, tasks
-from .recipes import Recipe, training_digest
+from .recipes import PRECISIONS, Recipe, training_digest
 
 
 def input_spec(recipe: Recipe) -> InputSpec:
@@ -45,16 +45,31 @@ def input_spec(recipe: Recipe) -> InputSpec:
     })
 
 
-PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def _precision(recipe: Recipe) -> str:
-    """``[train] precision``: mixed_bfloat16 trains 1.4-1.9x faster on a CPU with AVX512-BF16
-    (benchmarks/results/edge_study.md); weights stay float32 and every artifact is float32."""
+    """``[train] precision``: mixed_bfloat16 trains faster on a CPU with AVX512-BF16 (training throughput in
+    benchmarks/results/edge_study.md); weights stay float32 and every artifact is float32."""
     p = str(recipe.data["train"].get("precision", "float32"))
     if p not in PRECISIONS:
         raise ConfigError(f"[train] precision must be one of {', '.join(PRECISIONS)}, not {p!r}")
     return p
+
+
+# CPU flags of native bfloat16 arithmetic (x86 AVX512-BF16 / AMX, ARMv8.6 BF16): without one, TensorFlow
+# emulates bfloat16 and mixed_bfloat16 can train slower than float32.
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+def bf16_warning(precision: str, cpu: dict[str, Any], gpus: int) -> str | None:
+    """A one-line warning when mixed_bfloat16 will run on a CPU without native bfloat16 (None: fine or unknown)."""
+    if precision != "mixed_bfloat16" or gpus or not cpu.get("flags"):
+        return None
+    if set(cpu["flags"]) & set(NATIVE_BF16_FLAGS):
+        return None
+    name = f" ({cpu['model']})" if cpu.get("model") else ""
+    return (f"warning: this CPU{name} has no native bfloat16 (AVX512-BF16, AMX or ARM BF16); mixed_bfloat16 "
+            "may train slower than float32 here: --precision float32 trains in float32 (same artifacts)")
 
 
 def train(
@@ -139,6 +154,13 @@ def _train(recipe, data_path, out: Path, kind, resume, log, limit, strategy, chi
     out.mkdir(parents=True, exist_ok=True)
     log(f"recipe {recipe.name} ({recipe.source}), data {data_path} ({kind}, {len(ds)} images), "
         f"protocol {pname}: {pcfg.get('label', pname)}; input {spec.shape} {spec.color}")
+    import tensorflow as tf
+
+    from ..doctor.probes import cpuinfo
+
+    warning = bf16_warning(_precision(recipe), cpuinfo(), len(tf.config.list_physical_devices("GPU")))
+    if warning:
+        log(warning)
 
     results = []
     multi = pcfg.get("type", "fixed") == "loso"
