@@ -119,7 +119,10 @@ def _read_bench(spec: str) -> dict | None:
     if path.is_file():
         return json.loads(path.read_text())
     if ":" in spec:
-        out = subprocess.run(["git", "-C", str(REPO), "show", spec], capture_output=True, text=True)
+        try:
+            out = subprocess.run(["git", "-C", str(REPO), "show", spec], capture_output=True, text=True)
+        except OSError:  # no git
+            return None
         if out.returncode == 0:
             return json.loads(out.stdout)
     return None
@@ -142,7 +145,8 @@ def arch_rows(benches: dict[str, str] = ARCH_BENCHES) -> list[dict]:
         p50 = {k: (paired.get(k) or {}).get("p50_ms") or (r or {}).get("latency", {}).get("p50_ms")
                for k, r in (("int8", int8), ("fp32", fp32))}
         rows.append({"arch": arch, "source": spec, "created": b.get("created", "")[:10], "model": (int8 or {}).get("name"),
-                     "accuracy": (int8 or {}).get("accuracy"), "size_kb": (int8 or {}).get("size_bytes", 0) / 1024,
+                     "accuracy": (int8 or {}).get("accuracy"),
+                     "size_kb": int8["size_bytes"] / 1024 if int8 and int8.get("size_bytes") else None,
                      "int8_ms": p50["int8"], "fp32_ms": p50["fp32"],
                      "peer_ms": (peer or {}).get("latency", {}).get("p50_ms")})
     return rows
@@ -167,7 +171,8 @@ def render_arch(rows: list[dict]) -> list[str]:
         if r.get("error"):
             md.append(f"| {r['arch']} | - | - | - | - | - | - | - | - | `{r['source']}`: {r['error']} |")
             continue
-        md.append(f"| {r['arch']} | {r['model']} | {_pct(r['accuracy'])} | {r['size_kb']:.0f} | {_ms(r['int8_ms'])} | "
+        size = "-" if r["size_kb"] is None else f"{r['size_kb']:.0f}"
+        md.append(f"| {r['arch']} | {r['model'] or '-'} | {_pct(r['accuracy'])} | {size} | {_ms(r['int8_ms'])} | "
                   f"{_ms(r['fp32_ms'])} | {_ratio(r['int8_ms'], r['fp32_ms'])} | {_ms(r['peer_ms'])} | "
                   f"{_ratio(r['int8_ms'], r['peer_ms'])} | `{r['source']}` ({r['created']}) |")
     return md
@@ -278,6 +283,7 @@ def _speed_one(net: str, size: int, batch: int, policy: str, jit: bool, passes: 
         clock = BatchClock()
         clock.ends = []
         model.fit(ds, epochs=1, verbose=0, callbacks=[clock])
+        assert len(clock.ends) >= 2, "the probe needs at least two batches per pass"
         rates.append(round((len(clock.ends) - 1) * batch / (clock.ends[-1] - clock.ends[0])))
     return {"net": net, "params": int(model.count_params()), "input": f"{size}x{size}", "batch": batch,
             "policy": policy, "jit": jit, "passes": rates}

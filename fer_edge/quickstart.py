@@ -32,7 +32,7 @@ FER2013_NAMES = ("fer2013.csv.gz", "fer2013.csv")
 # without native bfloat16 runs it slower, so assume less and let the budget err on the short side.
 ASSUMED_IMAGES_PER_SECOND = 200.0
 TRAIN_SHARE = 0.4  # of --minutes; conversion, benchmarks and start-up take the rest
-QUICK_EPOCHS = 2  # the cosine schedule decays over these two, so the short run still ends at a low rate
+QUICK_EPOCHS = 2  # the recipe's one warm-up epoch, then one cosine-decayed epoch: the short run ends at a low rate
 
 HOW_TO_GET_FER2013 = (
     "FER2013 is not bundled (its Kaggle terms allow research use, not redistribution). To get it: sign in to "
@@ -229,7 +229,12 @@ def train_quick(data_path: Path, run_dir: Path, budget: Budget, say) -> dict[str
     from .training.recipes import load_recipe, with_overrides
     from .training.trainer import train
 
-    recipe = with_overrides(load_recipe(RECIPE), epochs=budget.epochs)
+    from .doctor.probes import cpuinfo
+    from .training.trainer import native_bf16
+
+    # the recipe's bfloat16 only where the CPU has it (else emulated and slower than the budget assumes)
+    precision = None if native_bf16(cpuinfo()) else "float32"
+    recipe = with_overrides(load_recipe(RECIPE), epochs=budget.epochs, precision=precision)
     summary = train(recipe, data_path, run_dir, log=lambda m: say("  " + m), limit=budget.limit)
     return {"recipe": RECIPE, "limit": budget.limit, "epochs": budget.epochs, "run": str(run_dir), **summary}
 

@@ -44,7 +44,7 @@ def sample_section(result, root: Path) -> list[str]:
 
 def latency_section(result, root: Path) -> list[str]:
     md = ["## 2. Shipped model latency on this machine", "",
-          "One 64x64 face, 1 thread, timed in-process with `fer_edge.bench.measure` "
+          "One face at the shipped model's input size, 1 thread, timed in-process with `fer_edge.bench.measure` "
           "(model only, and end to end from the uint8 face crop).", "",
           "| format | backend | size KB | p50 ms | p90 ms | e2e p50 ms |", "|---|---|---|---|---|---|"]
     for r in result.shipped_latency:

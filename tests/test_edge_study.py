@@ -71,7 +71,7 @@ def _bench_row(role, precision, p50, acc=0.7, size=1024 * 100, name="m"):
 def test_architecture_rows_prefer_interleaved_timings_and_keep_the_peer(tmp_path):
     bench = {"created": "2026-12-01T00:00:00", "results": [
         _bench_row("model", "int8", 0.6), _bench_row("model", "fp32", 2.0), _bench_row("baseline", "dynamic", 0.4),
-        {**_bench_row("model", "int8", 9.9), "threads": 2}],
+        {**_bench_row("model", "int8", 9.9, acc=0.1, size=1024 * 999), "threads": 2}],  # 2 threads: not this table's
         "paired_tflite_1thread": {"latency": {"int8": {"p50_ms": 0.5}, "fp32": {"p50_ms": 2.0}}}}
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(bench))
@@ -82,3 +82,14 @@ def test_architecture_rows_prefer_interleaved_timings_and_keep_the_peer(tmp_path
     md = "\n".join(study.render_arch([row, missing]))
     assert "| net | m | 70.00 | 100 | 0.500 | 2.000 | 0.25x | 0.400 | 1.25x |" in md
     assert "bench not readable" in md
+
+
+def test_architecture_rows_fall_back_to_separate_process_timings_and_say_what_is_missing(tmp_path):
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"created": "2026-11-24T00:00:00", "results": [_bench_row("model", "int8", 0.6),
+                                                                              _bench_row("model", "fp32", 1.2)]}))
+    (row,) = _study().arch_rows({"net": str(path)})
+    assert (row["int8_ms"], row["fp32_ms"], row["peer_ms"]) == (0.6, 1.2, None)
+    path.write_text(json.dumps({"created": "2026-11-24T00:00:00", "results": [_bench_row("model", "fp32", 1.2)]}))
+    md = "\n".join(_study().render_arch(_study().arch_rows({"net": str(path)})))
+    assert "| net | - | - | - | - | 1.200 | - | - | - |" in md

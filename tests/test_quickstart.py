@@ -104,6 +104,12 @@ def test_quickstart_end_to_end_tiny_budget(fer2013_csv, tmp_path):
     budget = qs.Budget(limit=300, epochs=1, calib_size=50, eval_limit=200, bench_runs=20)
     res = qs.run_quickstart(out=tmp_path / "qs", data=fer2013_csv, budget=budget)
     assert res.training["epochs_run"] == 1 and 0.0 < res.training["test_accuracy"] < 1.0
+    from fer_edge.bundle import read_bundle
+    from fer_edge.doctor.probes import cpuinfo
+    from fer_edge.training.trainer import native_bf16
+
+    trained = read_bundle(res.out / "model").manifest.provenance["recipe_data"]["train"]["precision"]
+    assert trained == ("mixed_bfloat16" if native_bf16(cpuinfo()) else "float32")  # emulated bf16 would blow the budget
     arts = {a["format"]: a for a in res.conversion["artifacts"]}
     assert set(arts) == {"tflite", "onnx", "openvino"}
     assert all(a["status"] == "ok" and a["retention"]["n"] > 0 for a in arts.values()), arts

@@ -346,3 +346,20 @@ def test_bf16_warning_only_for_bf16_on_a_cpu_without_native_bf16():
     assert bf16_warning("mixed_bfloat16", {"model": "x", "flags": ["avx2", "avx512_bf16"]}, gpus=0) is None
     assert bf16_warning("mixed_bfloat16", {"model": "Cortex-A76", "flags": ["asimd", "asimddp"]}, gpus=0)  # Pi 5: none
     assert bf16_warning("mixed_bfloat16", {"model": "", "flags": []}, gpus=0) is None  # no /proc/cpuinfo: unknown
+
+
+def test_train_json_mode_sends_warnings_to_stderr(capsys):
+    from fer_edge.cli.train_cmd import _json_log
+
+    _json_log("epoch 1/2: loss 1.0")
+    _json_log("warning: this CPU has no native bfloat16")
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip() == "warning: this CPU has no native bfloat16"
+
+
+def test_native_bf16_reads_the_cpu_flags():
+    from fer_edge.training.trainer import native_bf16
+
+    assert native_bf16({"flags": ["avx2", "amx_bf16"]}) is True
+    assert native_bf16({"flags": ["avx2"]}) is False
+    assert native_bf16({"flags": []}) is None

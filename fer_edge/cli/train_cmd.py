@@ -41,7 +41,7 @@ def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, s
     recipe = with_overrides(load_recipe(recipe_name), epochs, batch_size, lr, seed, protocol, weights,
                             teachers=list(teachers) or None, precision=precision)
     summary = run_train(recipe, data_path, out, kind=kind, resume=resume, overwrite=overwrite,
-                        log=(lambda s: None) if as_json else (lambda s: click.echo(s)), limit=limit,
+                        log=_json_log if as_json else (lambda s: click.echo(s)), limit=limit,
                         strategy_name=strategy)
     if as_json:
         click.echo(json.dumps({"out": out, **summary}, indent=2))
@@ -50,6 +50,12 @@ def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, s
                    f"(test accuracy {summary['chief_test_accuracy']:.4f})")
     else:
         click.echo(f"done: {out} test accuracy {summary['test_accuracy']:.4f} macro-F1 {summary['test_macro_f1']:.4f}")
+
+
+def _json_log(line: str) -> None:
+    """--json keeps stdout for the JSON; warnings still reach the user, on stderr."""
+    if line.startswith("warning:"):
+        click.echo(line, err=True)
 
 
 @click.command("eval")

@@ -48,8 +48,8 @@ def input_spec(recipe: Recipe) -> InputSpec:
 
 
 def _precision(recipe: Recipe) -> str:
-    """``[train] precision``: mixed_bfloat16 trains faster on a CPU with AVX512-BF16 (training throughput in
-    benchmarks/results/edge_study.md); weights stay float32 and every artifact is float32."""
+    """``[train] precision``: mixed_bfloat16 trains dense convolutions faster on a CPU with AVX512-BF16, MobileNetV2
+    not (training throughput in benchmarks/results/edge_study.md); weights and every artifact stay float32."""
     p = str(recipe.data["train"].get("precision", "float32"))
     if p not in PRECISIONS:
         raise ConfigError(f"[train] precision must be one of {', '.join(PRECISIONS)}, not {p!r}")
@@ -61,11 +61,14 @@ def _precision(recipe: Recipe) -> str:
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 
 
+def native_bf16(cpu: dict[str, Any]) -> bool | None:
+    """Whether the CPU has native bfloat16 arithmetic; None when its flags are unknown (no /proc/cpuinfo: macOS, Windows)."""
+    return bool(set(cpu["flags"]) & set(NATIVE_BF16_FLAGS)) if cpu.get("flags") else None
+
+
 def bf16_warning(precision: str, cpu: dict[str, Any], gpus: int) -> str | None:
     """A one-line warning when mixed_bfloat16 will run on a CPU without native bfloat16 (None: fine or unknown)."""
-    if precision != "mixed_bfloat16" or gpus or not cpu.get("flags"):
-        return None
-    if set(cpu["flags"]) & set(NATIVE_BF16_FLAGS):
+    if precision != "mixed_bfloat16" or gpus or native_bf16(cpu) is not False:
         return None
     name = f" ({cpu['model']})" if cpu.get("model") else ""
     return (f"warning: this CPU{name} has no native bfloat16 (AVX512-BF16, AMX or ARM BF16); mixed_bfloat16 "
