@@ -194,7 +194,7 @@ def _threads():
 
 
 def test_connect_disconnect_leaks_nothing():
-    """Short version of the soak (tests/test_live_serve_soak.py): 300 connect/disconnect cycles (from a
+    """Short version of the soak (tests/test_live_serve_soak.py): 2 x 200 connect/disconnect cycles (from a
     child process) while a run streams; afterwards no client, thread or socket is left, memory is flat."""
     before = _threads()
     proc = psutil.Process()
@@ -203,16 +203,21 @@ def test_connect_disconnect_leaks_nothing():
     go.set()
     assert churn_in_child(run.port, 40).wait(120) == 0  # warm-up: allocator pools, first encodes
     gc.collect()
-    rss0, fds0 = proc.memory_info().rss, proc.num_fds()
-    assert churn_in_child(run.port, 300).wait(300) == 0
-    assert wait_until(lambda: run.server.hub.count() == 0, timeout=15), run.server.status()
-    gc.collect()
-    rss1, fds1 = proc.memory_info().rss, proc.num_fds()
+    rss, fds0 = [proc.memory_info().rss], proc.num_fds()
+    for _ in range(2):
+        assert churn_in_child(run.port, 200).wait(300) == 0
+        assert wait_until(lambda: run.server.hub.count() == 0, timeout=15), run.server.status()
+        gc.collect()
+        rss.append(proc.memory_info().rss)
+    fds1 = proc.num_fds()
     served = run.server.hub.served
     run.source.total = 0  # end the run
     run.join()
-    assert served >= 340
-    assert (rss1 - rss0) / 2**20 < 4.0, (rss0, rss1)
+    assert served >= 440
+    # A leak grows in both rounds; an allocator arena that grows once (seen when the CPU was shared: +5.1 MiB
+    # in one round of 300) does not.
+    growth = [(b - a) / 2**20 for a, b in zip(rss, rss[1:])]
+    assert min(growth) < 2.0 and sum(growth) < 8.0, growth
     assert fds1 <= fds0 + 2, (fds0, fds1)
     assert wait_until(lambda: _threads() <= before, timeout=15), _threads() - before
 
