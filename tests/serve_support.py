@@ -302,3 +302,44 @@ def churn_in_child(port: int, n: int, timeout: float = 600) -> subprocess.Popen:
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from serve_support import connect_disconnect_cycles; "
             "connect_disconnect_cycles(int(sys.argv[2]), int(sys.argv[3]))")
     return subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(port), str(n)])
+
+
+def churn_memory(rounds: int, cycles: int) -> dict:
+    """A streaming run in THIS process, ``rounds`` x ``cycles`` connect/disconnect cycles from a child process;
+    returns the RSS growth per round (MiB), the open files and threads before/after and what was served.
+    Run it in a fresh process (``churn_memory_in_child``): in a long pytest process other tests' threads and
+    allocator arenas move the RSS by several MiB while the server itself holds still."""
+    import gc
+
+    import psutil
+
+    proc = psutil.Process()
+    threads0 = threading.active_count()
+    go = threading.Event()
+    run = start_run(total=10**9, fps=60.0, live=True, go=go)
+    go.set()
+    assert churn_in_child(run.port, 40).wait(120) == 0  # warm-up: allocator pools, first encodes
+    gc.collect()
+    rss, fds0 = [proc.memory_info().rss], proc.num_fds()
+    for _ in range(rounds):
+        assert churn_in_child(run.port, cycles).wait(300) == 0
+        assert wait_until(lambda: run.server.hub.count() == 0, timeout=15), run.server.status()
+        gc.collect()
+        rss.append(proc.memory_info().rss)
+    fds1, served = proc.num_fds(), run.server.hub.served
+    run.source.total = 0  # end the run
+    run.join()
+    wait_until(lambda: threading.active_count() <= threads0, timeout=15)
+    return {"growth_mib": [(b - a) / 2**20 for a, b in zip(rss, rss[1:])], "fds": [fds0, fds1], "served": served,
+            "threads": [threads0, threading.active_count()]}
+
+
+def churn_memory_in_child(rounds: int, cycles: int, timeout: float = 900) -> dict:
+    import json
+
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from serve_support import churn_memory; "
+            "print(json.dumps(churn_memory(int(sys.argv[2]), int(sys.argv[3]))))")
+    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(rounds), str(cycles)],
+                         capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import re
 import signal
@@ -11,7 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 from click.testing import CliRunner
 
@@ -22,7 +20,7 @@ from fer_edge.live import LiveOptions, run_live
 from fer_edge.live.broadcast import CLOSED, ClientQueue, Hub, TooManyClients
 from fer_edge.live.overlay import model_view
 from fer_edge.live.server import ENV_TOKEN, ROUTES, LiveServer, parse_bind, resolve_token
-from serve_support import StreamReader, churn_in_child, request, start_cli, start_run, wait_until
+from serve_support import StreamReader, churn_memory_in_child, request, start_cli, start_run, wait_until
 from test_live_support import CheapClassifier, make_expression_video
 
 
@@ -189,37 +187,17 @@ def test_slow_and_vanished_clients_never_stall_capture():
         c.stop()
 
 
-def _threads():
-    return {t for t in threading.enumerate() if t.name != "test-live-run"}
-
-
 def test_connect_disconnect_leaks_nothing():
     """Short version of the soak (tests/test_live_serve_soak.py): 2 x 200 connect/disconnect cycles (from a
-    child process) while a run streams; afterwards no client, thread or socket is left, memory is flat."""
-    before = _threads()
-    proc = psutil.Process()
-    go = threading.Event()
-    run = start_run(total=10**9, fps=60.0, live=True, go=go)
-    go.set()
-    assert churn_in_child(run.port, 40).wait(120) == 0  # warm-up: allocator pools, first encodes
-    gc.collect()
-    rss, fds0 = [proc.memory_info().rss], proc.num_fds()
-    for _ in range(2):
-        assert churn_in_child(run.port, 200).wait(300) == 0
-        assert wait_until(lambda: run.server.hub.count() == 0, timeout=15), run.server.status()
-        gc.collect()
-        rss.append(proc.memory_info().rss)
-    fds1 = proc.num_fds()
-    served = run.server.hub.served
-    run.source.total = 0  # end the run
-    run.join()
-    assert served >= 440
-    # A leak grows in both rounds; an allocator arena that grows once (seen when the CPU was shared: +5.1 MiB
-    # in one round of 300) does not.
-    growth = [(b - a) / 2**20 for a, b in zip(rss, rss[1:])]
-    assert min(growth) < 2.0 and sum(growth) < 8.0, growth
-    assert fds1 <= fds0 + 2, (fds0, fds1)
-    assert wait_until(lambda: _threads() <= before, timeout=15), _threads() - before
+    child process) while a run streams, the server in a fresh process of its own (this pytest process's other
+    threads and arenas moved its RSS by 5-7 MiB per round in a CI run beside a training, the server alone by
+    0.1-1.0 MiB); afterwards no client, thread or socket is left, memory is flat."""
+    m = churn_memory_in_child(rounds=2, cycles=200)
+    assert m["served"] >= 440
+    # A leak grows in both rounds; an allocator arena that grows once does not.
+    assert min(m["growth_mib"]) < 2.0 and sum(m["growth_mib"]) < 8.0, m
+    assert m["fds"][1] <= m["fds"][0] + 2, m
+    assert m["threads"][1] <= m["threads"][0], m
 
 
 def test_token_protects_every_route_and_the_page_sets_a_cookie():
