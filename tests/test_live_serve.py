@@ -187,6 +187,10 @@ def test_slow_and_vanished_clients_never_stall_capture():
         c.stop()
 
 
+def _threads():  # also used by the slow soak (tests/test_live_serve_soak.py)
+    return {t for t in threading.enumerate() if t.name != "test-live-run"}
+
+
 def test_connect_disconnect_leaks_nothing():
     """Short version of the soak (tests/test_live_serve_soak.py): 2 x 200 connect/disconnect cycles (from a
     child process) while a run streams, the server in a fresh process of its own (this pytest process's other
