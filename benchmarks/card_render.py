@@ -144,9 +144,14 @@ def render_results(card) -> str:
     return "\n".join(md)
 
 
+def _epoch_seconds(t: dict[str, Any]) -> list[float]:
+    """Every epoch's own seconds from the history (across --resume)."""
+    return [float(h["seconds"]) for h in t.get("history") or [] if h.get("seconds") not in (None, "")]
+
+
 def _epoch_spread(t: dict[str, Any]) -> str:
     """The per-epoch seconds as a range: the card cannot know whether other jobs shared the CPU; the spread shows it."""
-    epochs = sorted(float(h["seconds"]) for h in t.get("history") or [] if h.get("seconds") not in (None, ""))
+    epochs = sorted(_epoch_seconds(t))
     if not epochs:
         return "per-epoch times not recorded"
     return f"{epochs[0]:.0f}-{epochs[-1]:.0f} s per epoch, median {statistics.median(epochs):.0f} s"
@@ -154,7 +159,7 @@ def _epoch_spread(t: dict[str, Any]) -> str:
 
 def _train_minutes(t: dict[str, Any]) -> float:
     """The epochs' own seconds (every epoch, across --resume), else the last process's training time."""
-    epochs = [float(h["seconds"]) for h in t.get("history") or [] if h.get("seconds") not in (None, "")]
+    epochs = _epoch_seconds(t)
     return (sum(epochs) if epochs else float(t.get("train_seconds") or 0)) / 60
 
 

@@ -251,6 +251,7 @@ def _speed_one(net: str, size: int, batch: int, policy: str, jit: bool, passes: 
     import numpy as np
     import tensorflow as tf
 
+    from fer_edge.training.fitloop import without_autotune
     from fer_edge.training.models import build_model
 
     keras.mixed_precision.set_global_policy(policy)
@@ -267,11 +268,9 @@ def _speed_one(net: str, size: int, batch: int, policy: str, jit: bool, passes: 
     n = batch * 40
     x = np.random.default_rng(0).uniform(0, 255, (n, *shape)).astype("float32")
     y = keras.utils.to_categorical(np.random.default_rng(1).integers(0, 7, n), 7)
-    # As fitloop.dataset: no tf.data autotuning. With it, destroying fit's iterator can stall for the autotune
-    # thread's sleep (10 ms doubling: 10.24 s, 20.5 s, ...), and a first version of this probe timed those stalls.
-    no_autotune = tf.data.Options()
-    no_autotune.autotune.enabled = False
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).prefetch(2).with_options(no_autotune)
+    # As the trainer's input: no tf.data autotuning (a first version of this probe timed its teardown stalls,
+    # 10.24 s, 20.5 s, ...)
+    ds = without_autotune(tf.data.Dataset.from_tensor_slices((x, y)).batch(batch).prefetch(2))
     model.fit(ds.take(5), epochs=1, verbose=0)
 
     class BatchClock(keras.callbacks.Callback):  # the steps alone: from the first batch's end to the last's

@@ -155,13 +155,19 @@ def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, sca
         ds = tf.data.Dataset.from_tensor_slices(parts).batch(batch)
     if share is not None:
         ds = share(ds)
-    # No autotuning: TF's autotune thread can miss the wake-up when its iterator is destroyed (it runs
-    # the cancel callback before the cancelled flag is set) and sleeps out its period (up to 60 s):
-    # fit returned ~50 s after its epoch in half the edge_plain44_kd epochs (benchmarks/fit_epoch_stall.py).
-    # AUTOTUNE then means a fixed min(16, cores) calls, what autotuning chose here (2 on 2 cores).
-    no_autotune = tf.data.Options()
-    no_autotune.autotune.enabled = False
-    return ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2).with_options(no_autotune)
+    return without_autotune(ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2))
+
+
+def without_autotune(ds):
+    """``ds`` with tf.data autotuning off. TF's autotune thread can miss the wake-up when its iterator is destroyed
+    (it runs the cancel callback before the cancelled flag is set) and sleeps out its period (10 ms doubling, up to
+    60 s): fit returned ~50 s after its epoch in half the edge_plain44_kd epochs (benchmarks/fit_epoch_stall.py).
+    AUTOTUNE then means a fixed min(16, cores) calls, what autotuning chose here (2 on 2 cores)."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 # ---------------------------------------------------------------- checkpoints

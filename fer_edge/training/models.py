@@ -244,8 +244,9 @@ def plain_cnn(cfg, input_shape, num_classes):
     ``widths`` gives one stage per entry (``convs`` convolutions each, then 2x2 max-pool
     between stages). Dense 3x3 convolutions are what oneDNN trains fastest in bfloat16 on a
     CPU and what XNNPACK speeds up most in int8 (its depthwise kernels are slower in int8
-    than in fp32 on x86: `git show a89dcae^:benchmarks/results/tflite_op_profile.md`, the v1 profile: DEPTHWISE_CONV_2D 1.52x). No bias before BN, ReLU
-    only: the exporters fold BN into the convolution and quantize cleanly.
+    than in fp32 on x86: DEPTHWISE_CONV_2D 1.52x in v1's op profile,
+    `git show a89dcae^:benchmarks/results/tflite_op_profile.md`). No bias before BN, ReLU only:
+    the exporters fold BN into the convolution and quantize cleanly.
     """
     keras = _keras()
     L = keras.layers

@@ -12,6 +12,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ConfigError
+from .recipes import PRECISIONS
 
 
 class _Strict(BaseModel):
@@ -137,7 +138,7 @@ class Train(_Strict):
     stages: Optional[list[Stage]] = None
     trainable: Optional[str] = None
     batch_size: int = Field(default=64, ge=1)
-    precision: Literal["float32", "mixed_bfloat16"] = "float32"
+    precision: Literal[PRECISIONS] = "float32"
     optimizer: _Optimizer = "adam"
     lr: Optional[float] = Field(default=None, gt=0)
     momentum: Optional[float] = None

@@ -141,7 +141,7 @@ def _read_raw(text: str, base_dir: Path | None) -> tuple[bytes, str]:
     return res.read_bytes(), f"builtin:{text}"
 
 
-PRECISIONS = ("float32", "mixed_bfloat16")  # [train] precision; the schema's Literal says the same
+PRECISIONS = ("float32", "mixed_bfloat16")  # [train] precision: the schema, --precision and the trainer read it here
 
 
 def with_overrides(

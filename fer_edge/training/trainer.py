@@ -45,8 +45,6 @@ def input_spec(recipe: Recipe) -> InputSpec:
     })
 
 
-
-
 def _precision(recipe: Recipe) -> str:
     """``[train] precision``: mixed_bfloat16 trains dense convolutions faster on a CPU with AVX512-BF16, MobileNetV2
     not (training throughput in benchmarks/results/edge_study.md); weights and every artifact stay float32."""
