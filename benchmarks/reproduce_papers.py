@@ -14,7 +14,10 @@ background, across sessions (--resume continues an interrupted run from its last
 The table (benchmarks/results/papers.md) is written from the run folders: a finished row shows
 its numbers, an interrupted one its last epoch, a failed one its error; rows not yet run at the
 paper's budget keep the number measured earlier at a reduced budget in a labelled column
-(benchmarks/results/papers_earlier.json).
+(benchmarks/results/papers_earlier.json). Run folders stay on the machine that trained them, so
+each finished or failed row's numbers are also recorded in benchmarks/results/papers_rows.json
+(committed): another machine writes the same table from it and skips those rows (--retrain trains
+one again).
 
 Leak-free protocols: JAFFE -> leave-one-subject-out (the paper's random split puts copies of
 the same image and person in train and test). FER2013 -> the same model scored on
@@ -53,6 +56,7 @@ OUT = ROOT / "runs" / "papers"
 RESULTS = ROOT / "benchmarks" / "results"
 TABLE = RESULTS / "papers.md"
 EARLIER = RESULTS / "papers_earlier.json"
+ROWS_FILE = "papers_rows.json"  # under RESULTS: the finished rows' records, committed
 FER = "fer2013/fer2013.csv.gz"
 BF16 = {"precision": "mixed_bfloat16"}  # the edge speed-up (issue 13): float32 weights and artifacts
 # MobileNetV2 trains slower in bfloat16 on this CPU (edge_study.md's throughput table: 0.66x at 64 px; single-pass
@@ -321,16 +325,15 @@ def _progress(folder: Path) -> str | None:
     return None
 
 
-def row_result(key: str, out_root: Path | None = None, evaluate: bool = True) -> dict[str, Any]:
-    """What the table needs of one row, from its run folder and result file (no training).
+def _folder_record(key: str, out_root: Path, evaluate: bool) -> dict[str, Any]:
+    """One row's record, read from its run folder and result file: what the table needs, nothing more.
 
     A finished FER2013 row without its leak-free number gets it here (a model evaluation, seconds)."""
     row = RUNS[key]
-    out_root = out_root or OUT
     folder = out_root / key
     res_file = out_root / f"{key}.result.json"
     res = json.loads(res_file.read_text()) if res_file.is_file() else {}
-    out: dict[str, Any] = {"key": key, "status": "not run"}
+    out: dict[str, Any] = {"status": "not run"}
     if (folder / "manifest.json").is_file():
         metrics = json.loads((folder / "metrics.json").read_text())
         wanted = {"dedup": "test"} if row.leak_free == "dedup" else {}
@@ -341,7 +344,7 @@ def row_result(key: str, out_root: Path | None = None, evaluate: bool = True) ->
             res = {**res, "status": "done", "summary": metrics["summary"], "out": str(folder),
                    **{k: _safe_dedup(folder, role) for k, role in missing.items()}}
             write_json(res_file, res)
-        out.update(status="done", metrics=metrics, dedup=res.get("dedup"), dedup_val=res.get("dedup_val"))
+        out.update(status="done", **_metrics_record(metrics), dedup=res.get("dedup"), dedup_val=res.get("dedup_val"))
     elif res.get("status") == "failed":
         out.update(status="failed", reason=res.get("reason", "?"))
     if out["status"] != "done" and folder.is_dir():
@@ -354,7 +357,62 @@ def row_result(key: str, out_root: Path | None = None, evaluate: bool = True) ->
     out["train_hours"] = sum(secs) / 3600 if secs else None
     out["images_per_second"] = statistics.median(rates) if rates else None
     out["epochs_run"] = len(hist)
+    if out["status"] in ("done", "failed"):
+        out["source"] = f"run folder runs/papers/{key}"
     return out
+
+
+def _metrics_record(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of a finished run's metrics.json that the table shows."""
+    s = metrics["summary"]
+    keep = ("test_accuracy", "test_macro_f1", "fold_accuracy_mean", "fold_accuracy_std")
+    rec: dict[str, Any] = {"summary": {k: v for k, v in s.items()
+                                       if k in keep or (k.startswith("cross_") and k.endswith("_accuracy"))}}
+    rec["val_accuracy"] = (metrics.get("val") or {}).get("accuracy")
+    t = metrics.get("test") or {}
+    if "confusion_matrix" in t:
+        cm = t["confusion_matrix"]
+        rec.update(test_correct=sum(cm[i][i] for i in range(len(cm))), test_n=t["n"],
+                   per_class_f1={c: v["f1"] for c, v in t["per_class"].items()})
+    if "per_fold" in metrics:
+        rec["per_fold"] = {f: {k: v[k] for k in ("epochs_run", "best_epoch") if k in v}
+                           for f, v in metrics["per_fold"].items()}
+    return rec
+
+
+def stored_records() -> dict[str, dict[str, Any]]:
+    """The finished and failed rows committed in papers_rows.json (run folders stay on the machine that ran them)."""
+    path = RESULTS / ROWS_FILE
+    return json.loads(path.read_text())["rows"] if path.is_file() else {}
+
+
+def store_records(results: dict[str, dict[str, Any]]) -> None:
+    """Commit-able copies of the rows whose run folder finished (or failed) here; other rows keep their record."""
+    stored = stored_records()
+    changed = False
+    for key, rec in results.items():
+        if rec["status"] in ("done", "failed") and rec.get("source", "").startswith("run folder"):
+            mine = {k: v for k, v in rec.items() if k not in ("key", "recorded")}
+            old = {k: v for k, v in stored.get(key, {}).items() if k != "recorded"}
+            if mine != old:
+                stored[key] = {**mine, "recorded": time.strftime("%Y-%m-%d", time.gmtime())}
+                changed = True
+    if changed:
+        write_json(RESULTS / ROWS_FILE, {
+            "about": "One record per finished or failed row of benchmarks/reproduce_papers.py: what papers.md shows. "
+                     "Written by the script from runs/papers/ (which does not travel between machines); a row's "
+                     "run folder, when present, takes precedence.",
+            "rows": {k: stored[k] for k in RUNS if k in stored}})
+
+
+def row_result(key: str, out_root: Path | None = None, evaluate: bool = True,
+               stored: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What the table needs of one row (no training): its run folder here, else its committed record."""
+    rec = _folder_record(key, out_root or OUT, evaluate)
+    stored = stored_records() if stored is None else stored
+    if rec["status"] == "not run" and key in stored:
+        rec = dict(stored[key])
+    return {"key": key, **rec}
 
 
 # ---------------------------------------------------------------- the table
@@ -378,14 +436,14 @@ def _ours(r: dict[str, Any], row: Row, results: dict[str, dict[str, Any]]) -> tu
         return f"{NOT_YET} (interrupted or running: {r['progress']}; resume with the command)", "-"
     if r["status"] != "done":
         return NOT_YET, "-"
-    s = r["metrics"]["summary"]
+    s = r["summary"]
     main = f"{_pct(s['test_accuracy'])} (macro-F1 {s['test_macro_f1']:.3f}, {r['epochs_run']} epoch{'s' * (r['epochs_run'] != 1)})"
     for k, v in s.items():
         if k.startswith("cross_") and k.endswith("_accuracy"):
             main += f"; FER2013->{k[6:-9]} cross-dataset {_pct(v)}"
     if row.holdout_val:  # the paper reports a score on its own 20% holdout of Training, not on PrivateTest
         main += (f"; on the 20% holdout of Training (the paper's test set; LEAKS: the same holdout chose the best "
-                 f"epoch) {_pct(r['metrics']['val']['accuracy'])}")
+                 f"epoch) {_pct(r['val_accuracy'])}")
         dv = r.get("dedup_val")
         if dv and "error" not in dv:
             main += (f", {_pct(dv['accuracy'])} without its {dv['removed']} faces pixel-identical to a training "
@@ -395,7 +453,7 @@ def _ours(r: dict[str, Any], row: Row, results: dict[str, dict[str, Any]]) -> tu
     if row.leak_free == "loso":
         return "-", (f"{_pct(s['test_accuracy'])} pooled LOSO (macro-F1 {s['test_macro_f1']:.3f}; "
                      f"fold mean {_pct(s['fold_accuracy_mean'])} +- {_pct(s['fold_accuracy_std'])}"
-                     f"{_fold_epochs(r['metrics'].get('per_fold', {}), row.epochs)})")
+                     f"{_fold_epochs(r.get('per_fold', {}), row.epochs)})")
     if row.leak_free == "dedup":
         d = r.get("dedup")
         if d and "error" in d:
@@ -449,11 +507,10 @@ def cnn_table(results: dict[str, dict[str, Any]]) -> list[str]:
         r = results[key]
         ours, ci, f1 = NOT_YET, "-", "-"
         if r["status"] == "done":
-            t = r["metrics"]["test"]
-            correct = sum(t["confusion_matrix"][i][i] for i in range(len(t["confusion_matrix"])))
-            lo, hi = wilson_interval(correct, t["n"])
-            ours, ci = f"{correct}/{t['n']} = {t['accuracy']:.1%}", f"{lo:.1%}-{hi:.1%}"
-            f1 = " / ".join(f"{t['per_class'][c]['f1']:.2f}" for c in order)
+            correct, n = r["test_correct"], r["test_n"]
+            lo, hi = wilson_interval(correct, n)
+            ours, ci = f"{correct}/{n} = {correct / n:.1%}", f"{lo:.1%}-{hi:.1%}"
+            f1 = " / ".join(f"{r['per_class_f1'][c]:.2f}" for c in order)
         paper_f1 = " / ".join(f"{row.paper_f1[c]:.2f}" for c in order) if row.paper_f1 else "not given"
         lines.append(f"| {key} | {row.claim} | {_claim_interval(row)} | {ours} | {ci} | {f1} | {paper_f1} |")
     lines += ["", "k/n: the claim times 128, rounded to a whole image (0.6719 = 86/128 and 0.773 = 99/128 exactly; "
@@ -465,7 +522,7 @@ def _jaffe_dev_note(results: dict[str, dict[str, Any]]) -> str:
     """The deviation checks' accuracies, read from their runs."""
     def acc(key: str) -> str:
         r = results.get(key, {})
-        return _pct(r["metrics"]["summary"]["test_accuracy"]) if r.get("status") == "done" else "not run"
+        return _pct(r["summary"]["test_accuracy"]) if r.get("status") == "done" else "not run"
 
     return (f"lr 1e-3 scores {acc('jaffe_dev_paper')} with raw input and {acc('jaffe_dev_lr')} with [-1, 1]; "
             f"lr 1e-4 scores {acc('jaffe_dev_norm')} raw and {acc('jaffe_dev_ours')} [-1, 1].")
@@ -474,12 +531,13 @@ def _jaffe_dev_note(results: dict[str, dict[str, Any]]) -> str:
 def _tsne_link(results: dict[str, dict[str, Any]]) -> list[str]:
     """Commit the EfficientNet row's t-SNE plot beside the table (the paper shows one)."""
     src = OUT / "efficientnet" / "plots" / "tsne_test.png"
-    if results.get("efficientnet", {}).get("status") != "done" or not src.is_file():
-        return ["- t-SNE of the EfficientNet row's penultimate features: written when that row has run."]
     dst = RESULTS / "papers_efficientnet_tsne.png"
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
+    if results.get("efficientnet", {}).get("status") == "done" and src.is_file():
+        tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+        shutil.copyfile(src, tmp)
+        tmp.replace(dst)
+    if results.get("efficientnet", {}).get("status") != "done" or not dst.is_file():
+        return ["- t-SNE of the EfficientNet row's penultimate features: written when that row has run."]
     return [f"- t-SNE of the EfficientNet row's penultimate features (PrivateTest): ![t-SNE]({dst.name})"]
 
 
@@ -488,12 +546,13 @@ def write_table(results: dict[str, dict[str, Any]]) -> None:
     lines = [
         "# Paper recipes at the papers' own budgets: claims vs our reproduction",
         "",
-        "Written by `python benchmarks/reproduce_papers.py --table-only` from the run folders under `runs/papers/`;",
-        "each row is trained by its command (one row at a time, on a 2-core CPU shared with other jobs, so wall",
-        "times are upper bounds). Wall time: the sum of the training epochs (validation passes included; data",
-        "loading, feature caching and the final evaluation excluded; so are epochs lost to a kill before their",
-        "checkpoint and the offline augmentation redone on each resume). images/s: training images per second of an",
-        "epoch, median over epochs (EfficientNet rows: the head on cached features). The `earlier` column is the",
+        "Written by `python benchmarks/reproduce_papers.py --table-only` from the run folders under `runs/papers/` and,",
+        "for rows whose folder is not on this machine, the records committed in `benchmarks/results/papers_rows.json`",
+        "(each with the date it was recorded). Each row is trained by its command (one row at a time, on a 2-core CPU",
+        "shared with other jobs, so wall times are upper bounds). Wall time: the sum of the training epochs (validation",
+        "passes included; data loading, feature caching and the final evaluation excluded; so are epochs lost to a kill",
+        "before their checkpoint and the offline augmentation redone on each resume). images/s: training images per",
+        "second of an epoch, median over epochs (EfficientNet rows: the head on cached features). The `earlier` column is the",
         "number measured before at a reduced budget (`benchmarks/results/papers_earlier.json`).",
         "",
         "| key | recipe | paper's claim | ours, paper protocol | ours, leak-free | budget | paper's or reduced: why | "
@@ -570,7 +629,8 @@ def reference_lines() -> dict:
 
 
 def all_results(evaluate: bool = True) -> dict[str, dict[str, Any]]:
-    return {key: row_result(key, evaluate=evaluate) for key in RUNS}
+    stored = stored_records()
+    return {key: row_result(key, evaluate=evaluate, stored=stored) for key in RUNS}
 
 
 # ---------------------------------------------------------------- command line
@@ -604,6 +664,8 @@ def main() -> None:
     ap.add_argument("--only", default="", help=f"comma list of: {', '.join(RUNS)}")
     ap.add_argument("--resume", action="store_true", help="continue an interrupted row from its last epoch")
     ap.add_argument("--table-only", action="store_true", help="rewrite the table from the run folders, train nothing")
+    ap.add_argument("--retrain", action="store_true",
+                    help="train rows that already have a committed result in papers_rows.json (default: skip them)")
     ap.add_argument("--list", action="store_true", help="print each row's budget and command")
     ap.add_argument("--smoke", type=Path, metavar="DIR",
                     help="train the rows 1 epoch on --limit images into DIR (proves they build; no table)")
@@ -629,9 +691,14 @@ def main() -> None:
     if not args.table_only:
         if not args.only:
             ap.error("name the rows to train with --only (one at a time; see --list); --table-only trains nothing")
+        stored = stored_records()
         with _Lock():
             for key in keys:
                 folder = OUT / key
+                if stored.get(key, {}).get("status") == "done" and not folder.is_dir() and not args.retrain:
+                    _log(f"{key}: skipped, its result is committed ({ROWS_FILE}, recorded "
+                         f"{stored[key].get('recorded', '?')}); --retrain trains it again")
+                    continue
                 if folder.is_dir() and any(folder.iterdir()) and not (folder / "manifest.json").is_file() and not args.resume:
                     sys.exit(f"error: {folder} holds an unfinished run; pass --resume to continue it")
                 _log(f"== {key}: {RUNS[key]}")
@@ -644,7 +711,9 @@ def main() -> None:
                     res = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
                 write_json(OUT / f"{key}.result.json", res)  # one file per row
                 _log(f"{key}: {res.get('status')} in {res.get('seconds', 0):.0f}s")
-    write_table(all_results())
+    results = all_results()
+    store_records(results)
+    write_table(results)
     print(TABLE.read_text())
 
 

@@ -134,6 +134,38 @@ def test_table_from_run_folders(rp):
     assert "0.50 / 0.60 / 0.70 / 0.80 | 0.88 / 0.59 / 0.72 / 0.91" in cnn
 
 
+def test_finished_rows_survive_a_new_machine(rp, monkeypatch):
+    # runs/papers/ stays on the machine that trained: a finished row's record is committed beside the table,
+    # and a machine without the run folder writes the same table from it and does not train the row again.
+    pytest.importorskip("scipy")
+    import shutil
+
+    out = rp.OUT
+    _finished_cnn(out / "cnn_m3_k3_lr003", [800, 400, 450, 350])
+    (out / "cnn_m3_k3_lr003.result.json").write_text(json.dumps(
+        {"status": "done", "dedup": {"accuracy": 0.7, "macro_f1": 0.65, "n": 2328, "removed": 187}}))
+    (out / "resnet50.result.json").write_text(json.dumps({"status": "failed", "reason": "no weights offline"}))
+    results = rp.all_results()
+    rp.store_records(results)
+    rp.write_table(results)
+    here = rp.TABLE.read_text()
+    stored = rp.stored_records()
+    assert set(stored) == {"cnn_m3_k3_lr003", "resnet50"}  # done and failed rows; unrun rows are not recorded
+    assert stored["cnn_m3_k3_lr003"]["source"] == "run folder runs/papers/cnn_m3_k3_lr003"
+    assert stored["cnn_m3_k3_lr003"]["test_correct"] == 2000
+
+    shutil.rmtree(out)  # the next machine
+    rp.write_table(rp.all_results())
+    assert rp.TABLE.read_text() == here
+    monkeypatch.setattr(sys, "argv", ["reproduce_papers.py", "--only", "cnn_m3_k3_lr003", "--resume"])
+    monkeypatch.setattr(rp, "run_one", lambda *a, **k: pytest.fail("a committed row was trained again"))
+    rp.main()
+    assert rp.TABLE.read_text() == here
+    # a run folder, when present, takes precedence over the committed record
+    _finished_cnn(out / "cnn_m3_k3_lr003", [900, 400, 450, 350])
+    assert rp.row_result("cnn_m3_k3_lr003", evaluate=False)["test_correct"] == 2100
+
+
 def test_leak_free_cells_fail_softly_and_point_to_their_row(rp, monkeypatch):
     # A leak-free evaluation that fails leaves its row finished (the table says why); the leaking JAFFE
     # paper row shows the pooled LOSO number beside it; the ResNet rows show the paper's own holdout score.
