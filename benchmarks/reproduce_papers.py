@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 from fer_edge import paths  # noqa: E402
 from fer_edge.atomic import atomic_file, write_json  # noqa: E402
 from fer_edge.errors import FerEdgeError  # noqa: E402
+from fer_edge.training.recipes import PRECISIONS  # noqa: E402
 
 OUT = ROOT / "runs" / "papers"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -86,7 +87,8 @@ class Row:
 
 _CNN = "Deep Learning: Facial Emotion Detection, 4 classes"
 _CNN_WHY = ("35 epochs with early stopping (its patience is not given: ours 6 on PublicTest accuracy); "
-            "ours: filter counts and batch size (not in the paper), mixed_bfloat16, and the split: train = all "
+            "ours: filter counts and batch size (not in the paper), mixed_bfloat16 where the CPU has it (see the "
+            "wall-time column), and the split: train = all "
             "Training rows of the 4 classes (20,181), validation = their PublicTest rows (2,570), test = their "
             "PrivateTest rows (2,515), against the paper's 15,109 / 4,977 / 128")
 _F1 = {"happy": 0.88, "sad": 0.59, "neutral": 0.72, "surprise": 0.91}
@@ -201,8 +203,9 @@ def command(key: str) -> str:
 # ---------------------------------------------------------------- building and running a row
 
 
-def build_recipe(key: str, smoke: bool = False):
-    """The row's recipe: the built-in file plus the row's edits, schema-checked, with its epoch budget."""
+def build_recipe(key: str, smoke: bool = False, precision: str | None = None):
+    """The row's recipe: the built-in file plus the row's edits, schema-checked, with its epoch budget
+    (and `precision`, if given, in place of the row's)."""
     from fer_edge.training.recipe_schema import validate_recipe
     from fer_edge.training.recipes import Recipe, load_recipe, with_overrides
 
@@ -225,17 +228,19 @@ def build_recipe(key: str, smoke: bool = False):
         f"benchmarks/reproduce_papers.py row {key}: edits {json.dumps(row.edits)}, protocol {pname} {json.dumps(row.changes)}")
     validate_recipe(data, f"benchmarks/reproduce_papers.py row {key} (recipe {row.recipe})")
     recipe = Recipe(name=base.name, data=data, source=base.source, sha256=base.sha256)
-    return with_overrides(recipe, epochs=1 if smoke else row.epochs, protocol=row.protocol)
+    return with_overrides(recipe, epochs=1 if smoke else row.epochs, protocol=row.protocol, precision=precision)
 
 
-def run_one(key: str, resume: bool, out_root: Path | None = None, limit: int | None = None, smoke: bool = False) -> dict:
+def run_one(key: str, resume: bool, out_root: Path | None = None, limit: int | None = None, smoke: bool = False,
+            precision: str | None = None) -> dict:
+    from fer_edge.doctor.probes import cpuinfo
     from fer_edge.training.trainer import train
 
     row = RUNS[key]
     out = (out_root or OUT) / key
     t0 = time.time()
     try:
-        recipe = build_recipe(key, smoke)
+        recipe = build_recipe(key, smoke, precision)
         data = paths.data_path(*row.data.split("/"))
         if (out / "manifest.json").is_file() and not smoke:  # finished earlier: re-read, do not retrain
             summary = json.loads((out / "metrics.json").read_text())["summary"]
@@ -243,7 +248,8 @@ def run_one(key: str, resume: bool, out_root: Path | None = None, limit: int | N
             summary = train(recipe, data, out, resume=resume, overwrite=smoke, log=_log, limit=limit)
     except FerEdgeError as exc:
         return {"status": "failed", "reason": str(exc), "seconds": round(time.time() - t0, 1)}
-    res = {"status": "done", "summary": summary, "seconds": round(time.time() - t0, 1), "out": str(out)}
+    res = {"status": "done", "summary": summary, "seconds": round(time.time() - t0, 1), "out": str(out),
+           "cpu": cpuinfo().get("model")}  # wall times are this CPU's
     if row.leak_free == "dedup":
         res["dedup"] = _safe_dedup(out)
     if row.holdout_val:
@@ -344,7 +350,8 @@ def _folder_record(key: str, out_root: Path, evaluate: bool) -> dict[str, Any]:
             res = {**res, "status": "done", "summary": metrics["summary"], "out": str(folder),
                    **{k: _safe_dedup(folder, role) for k, role in missing.items()}}
             write_json(res_file, res)
-        out.update(status="done", **_metrics_record(metrics), dedup=res.get("dedup"), dedup_val=res.get("dedup_val"))
+        out.update(status="done", **_metrics_record(metrics), dedup=res.get("dedup"), dedup_val=res.get("dedup_val"),
+                   cpu=res.get("cpu"))
     elif res.get("status") == "failed":
         out.update(status="failed", reason=res.get("reason", "?"))
     if out["status"] != "done" and folder.is_dir():
@@ -369,6 +376,7 @@ def _metrics_record(metrics: dict[str, Any]) -> dict[str, Any]:
     rec: dict[str, Any] = {"summary": {k: v for k, v in s.items()
                                        if k in keep or (k.startswith("cross_") and k.endswith("_accuracy"))}}
     rec["val_accuracy"] = (metrics.get("val") or {}).get("accuracy")
+    rec["precision"] = s.get("precision")
     t = metrics.get("test") or {}
     if "confusion_matrix" in t:
         cm = t["confusion_matrix"]
@@ -563,6 +571,8 @@ def write_table(results: dict[str, dict[str, Any]]) -> None:
         r = results[key]
         paper_cell, lf_cell = _ours(r, row, results)
         wall = f"{r['train_hours']:.2f} h" if r.get("train_hours") else "-"
+        ran_on = ", ".join(x for x in (r.get("cpu"), r.get("precision")) if x)
+        wall += f" ({ran_on})" if ran_on and r.get("train_hours") else ""
         ips = f"{r['images_per_second']:.0f}" if r.get("images_per_second") else "-"
         e = earlier.get(key)
         old = f"{e['result']} ({e['budget']}; {e['wall']})" if e else "-"
@@ -593,7 +603,10 @@ def write_table(results: dict[str, dict[str, Any]]) -> None:
         "- Custom CNN: the paper does not list filter counts; ours are in `train/recipes/custom_cnn_fer4*.toml`",
         "  (Models 1 and 2: chosen so the trainable-parameter count is within 4% of the paper's).",
         "- mixed_bfloat16 (`[train] precision`, issue 13) is ours, for speed, on the custom CNN rows (plain convolutions:",
-        "  1.43x in edge_study.md's throughput table); weights and saved models stay float32. The MobileNetV2 rows",
+        "  1.43x in edge_study.md's throughput table, on a CPU with AVX512-BF16); weights and saved models stay float32.",
+        "  On a CPU without native bfloat16 it is emulated and slow (an AVX2-only AMD EPYC: 12 img/s in bfloat16 vs 117 in",
+        "  float32 for the plain 32-256 net, one pass each of edge_study.py's `_speed_one`): there the rows run with",
+        "  `--precision float32`. The wall-time column names each run's CPU (where recorded) and precision. The MobileNetV2 rows",
         "  (ResNet head substitute, JAFFE) train in float32 as the papers did: bfloat16 is slower for MobileNetV2 here",
         "  (0.66x at 64 px in that table; single-pass probes 0.64x at 48 px, 0.85x at 96 px, 0.95x at 224 px). The four",
         "  jaffe_dev_* checks ran in bfloat16 before this was measured; they compare settings among themselves.",
@@ -664,6 +677,9 @@ def main() -> None:
     ap.add_argument("--only", default="", help=f"comma list of: {', '.join(RUNS)}")
     ap.add_argument("--resume", action="store_true", help="continue an interrupted row from its last epoch")
     ap.add_argument("--table-only", action="store_true", help="rewrite the table from the run folders, train nothing")
+    ap.add_argument("--precision", choices=PRECISIONS, default=None,
+                    help="train in this precision instead of the row's (e.g. float32 on a CPU without native "
+                         "bfloat16, where mixed_bfloat16 is emulated and slow); the table records it")
     ap.add_argument("--retrain", action="store_true",
                     help="train rows that already have a committed result in papers_rows.json (default: skip them)")
     ap.add_argument("--list", action="store_true", help="print each row's budget and command")
@@ -683,7 +699,8 @@ def main() -> None:
     if args.smoke:
         for key in keys:
             _log(f"== smoke {key}")
-            res = run_one(key, resume=False, out_root=args.smoke, limit=args.limit, smoke=True)
+            res = run_one(key, resume=False, out_root=args.smoke, limit=args.limit, smoke=True,
+                          precision=args.precision)
             _log(f"smoke {key}: {res['status']} in {res['seconds']:.0f}s "
                  f"{res.get('reason') or {k: res['summary'].get(k) for k in ('test_accuracy', 'epochs_run', 'folds')}}"
                  f"{' dedup ' + str(res['dedup']) if res.get('dedup') else ''}")
@@ -705,16 +722,22 @@ def main() -> None:
                 # Until the row ends, the table shows its folder's progress (a killed run stays "interrupted").
                 write_json(OUT / f"{key}.result.json", {"status": "running", "pid": os.getpid(), "started": time.time()})
                 try:
-                    res = run_one(key, args.resume)
+                    res = run_one(key, args.resume, precision=args.precision)
                 except Exception as exc:  # a bug in one row must not lose the others' results
                     traceback.print_exc()
                     res = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
                 write_json(OUT / f"{key}.result.json", res)  # one file per row
                 _log(f"{key}: {res.get('status')} in {res.get('seconds', 0):.0f}s")
+                if key != keys[-1]:  # record each row as it ends: a long list may not finish on this machine
+                    _record_and_write()
+    print(_record_and_write())
+
+
+def _record_and_write() -> str:
     results = all_results()
     store_records(results)
     write_table(results)
-    print(TABLE.read_text())
+    return TABLE.read_text()
 
 
 if __name__ == "__main__":

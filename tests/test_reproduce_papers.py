@@ -54,6 +54,9 @@ def test_every_row_builds_its_budget(rp):
     assert {rp.build_recipe(k).data["model"]["normalize"] for k in ("jaffe_paper", "jaffe_loso")} == {"none"}
     # a row's claim replaces the recipe file's (Table 1's other cells share a recipe)
     assert rp.build_recipe("cnn_m3_k2_lr001").data["claim"] == "77.3% (Table 1)"
+    # --precision replaces the row's (float32 where bfloat16 is emulated), schema-checked like the rest
+    assert rp.build_recipe("cnn_m1").data["train"]["precision"] == "mixed_bfloat16"
+    assert rp.build_recipe("cnn_m1", precision="float32").data["train"]["precision"] == "float32"
     smoke = rp.build_recipe("jaffe_loso", smoke=True).data
     assert smoke["train"]["epochs"] == 1 and smoke["data"]["protocols"]["loso"]["folds"] == 1
 
@@ -84,7 +87,7 @@ def _finished_cnn(folder: Path, correct: list[int]):
     n = sum(map(sum, cm))
     per_class = {c: {"f1": 0.5 + i / 10, "precision": 0, "recall": 0, "support": 0} for i, c in enumerate(labels)}
     test = {"n": n, "accuracy": sum(correct) / n, "macro_f1": 0.6, "per_class": per_class, "confusion_matrix": cm}
-    summary = {"test_accuracy": test["accuracy"], "test_macro_f1": 0.6, "epochs_run": 2}
+    summary = {"test_accuracy": test["accuracy"], "test_macro_f1": 0.6, "epochs_run": 2, "precision": "float32"}
     (folder / "metrics.json").write_text(json.dumps({"test": test, "val": test, "summary": summary}))
     (folder / "manifest.json").write_text("{}")
     (folder / "history.csv").write_text("epoch,seconds,images_per_second\n1,100,200\n2,300,400\n")
@@ -143,7 +146,8 @@ def test_finished_rows_survive_a_new_machine(rp, monkeypatch):
     out = rp.OUT
     _finished_cnn(out / "cnn_m3_k3_lr003", [800, 400, 450, 350])
     (out / "cnn_m3_k3_lr003.result.json").write_text(json.dumps(
-        {"status": "done", "dedup": {"accuracy": 0.7, "macro_f1": 0.65, "n": 2328, "removed": 187}}))
+        {"status": "done", "dedup": {"accuracy": 0.7, "macro_f1": 0.65, "n": 2328, "removed": 187},
+         "cpu": "AMD EPYC"}))
     (out / "resnet50.result.json").write_text(json.dumps({"status": "failed", "reason": "no weights offline"}))
     results = rp.all_results()
     rp.store_records(results)
@@ -153,6 +157,7 @@ def test_finished_rows_survive_a_new_machine(rp, monkeypatch):
     assert set(stored) == {"cnn_m3_k3_lr003", "resnet50"}  # done and failed rows; unrun rows are not recorded
     assert stored["cnn_m3_k3_lr003"]["source"] == "run folder runs/papers/cnn_m3_k3_lr003"
     assert stored["cnn_m3_k3_lr003"]["test_correct"] == 2000
+    assert "| 0.11 h (AMD EPYC, float32) |" in here  # wall time on which CPU, in which precision
 
     shutil.rmtree(out)  # the next machine
     rp.write_table(rp.all_results())
