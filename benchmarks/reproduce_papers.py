@@ -51,13 +51,13 @@ sys.path.insert(0, str(ROOT))
 from fer_edge import paths  # noqa: E402
 from fer_edge.atomic import atomic_file, write_json  # noqa: E402
 from fer_edge.errors import FerEdgeError  # noqa: E402
-from fer_edge.training.recipes import PRECISIONS  # noqa: E402
+from fer_edge.training.recipes import PRECISIONS, training_digest  # noqa: E402
 
 OUT = ROOT / "runs" / "papers"
 RESULTS = ROOT / "benchmarks" / "results"
 TABLE = RESULTS / "papers.md"
 EARLIER = RESULTS / "papers_earlier.json"
-ROWS_FILE = "papers_rows.json"  # under RESULTS: the finished rows' records, committed
+ROWS = RESULTS / "papers_rows.json"  # the finished and failed rows' records, committed
 FER = "fer2013/fer2013.csv.gz"
 BF16 = {"precision": "mixed_bfloat16"}  # the edge speed-up (issue 13): float32 weights and artifacts
 # MobileNetV2 trains slower in bfloat16 on this CPU (edge_study.md's throughput table: 0.66x at 64 px; single-pass
@@ -364,8 +364,12 @@ def _folder_record(key: str, out_root: Path, evaluate: bool) -> dict[str, Any]:
     out["train_hours"] = sum(secs) / 3600 if secs else None
     out["images_per_second"] = statistics.median(rates) if rates else None
     out["epochs_run"] = len(hist)
+    if out["status"] == "done":
+        recipe_data = json.loads((folder / "manifest.json").read_text()).get("provenance", {}).get("recipe_data")
+        out["digest"] = settings_digest(recipe_data) if recipe_data else None
     if out["status"] in ("done", "failed"):
         out["source"] = f"run folder runs/papers/{key}"
+        out["here"] = True  # read from a run folder on this machine (not a committed record)
     return out
 
 
@@ -388,38 +392,64 @@ def _metrics_record(metrics: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-def stored_records() -> dict[str, dict[str, Any]]:
+def load_row_records() -> dict[str, dict[str, Any]]:
     """The finished and failed rows committed in papers_rows.json (run folders stay on the machine that ran them)."""
-    path = RESULTS / ROWS_FILE
-    return json.loads(path.read_text())["rows"] if path.is_file() else {}
+    return json.loads(ROWS.read_text())["rows"] if ROWS.is_file() else {}
 
 
-def store_records(results: dict[str, dict[str, Any]]) -> None:
-    """Commit-able copies of the rows whose run folder finished (or failed) here; other rows keep their record."""
-    stored = stored_records()
+def save_row_records(results: dict[str, dict[str, Any]]) -> None:
+    """Commit-able records of the rows whose run folder finished (or failed) here; other rows keep theirs.
+
+    A failure never replaces a finished row's record (e.g. a --retrain or a resume refused for other options):
+    the table shows the failure while its folder is here, the committed number stays."""
+    stored = load_row_records()
     changed = False
     for key, rec in results.items():
-        if rec["status"] in ("done", "failed") and rec.get("source", "").startswith("run folder"):
-            mine = {k: v for k, v in rec.items() if k not in ("key", "recorded")}
-            old = {k: v for k, v in stored.get(key, {}).items() if k != "recorded"}
-            if mine != old:
-                stored[key] = {**mine, "recorded": time.strftime("%Y-%m-%d", time.gmtime())}
-                changed = True
+        if rec["status"] not in ("done", "failed") or not rec.get("here"):
+            continue
+        if rec["status"] == "failed" and stored.get(key, {}).get("status") == "done":
+            _log(f"{key}: failed here ({rec.get('reason', '?')[:200]}); its committed result is kept")
+            continue
+        mine = {k: v for k, v in rec.items() if k not in ("key", "here", "recorded")}
+        old = {k: v for k, v in stored.get(key, {}).items() if k != "recorded"}
+        if mine != old:
+            stored[key] = {**mine, "recorded": time.strftime("%Y-%m-%d", time.gmtime())}
+            changed = True
     if changed:
-        write_json(RESULTS / ROWS_FILE, {
-            "about": "One record per finished or failed row of benchmarks/reproduce_papers.py: what papers.md shows. "
-                     "Written by the script from runs/papers/ (which does not travel between machines); a row's "
-                     "run folder, when present, takes precedence.",
+        write_json(ROWS, {
+            "about": "One record per finished or failed row of benchmarks/reproduce_papers.py: the numbers papers.md "
+                     "shows, the CPU and precision it trained in, and the digest of the recipe it trained "
+                     "(fer_edge.training.recipes.training_digest). Written by the script from runs/papers/, which "
+                     "does not travel between machines; a row's run folder, when present, takes precedence.",
             "rows": {k: stored[k] for k in RUNS if k in stored}})
+
+
+def settings_digest(recipe_data: dict[str, Any]) -> str:
+    """training_digest of the settings a run trained with, whether a value came from the row or a command-line
+    override (the overrides are already applied to their tables; their list only says which were given)."""
+    data = {k: v for k, v in recipe_data.items() if k != "overrides"}
+    # a recipe without [train] precision trains in float32: the same run as one that says so
+    data["train"] = {"precision": "float32", **data.get("train", {})}
+    return training_digest(data)
+
+
+def row_digest(key: str, precision: str | None = None) -> str:
+    """The settings digest of the row as RUNS defines it now (in `precision`, if given)."""
+    return settings_digest(build_recipe(key, precision=precision).data)
 
 
 def row_result(key: str, out_root: Path | None = None, evaluate: bool = True,
                stored: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """What the table needs of one row (no training): its run folder here, else its committed record."""
+    """What the table needs of one row (no training): its run folder here, else its committed record.
+
+    A record of a recipe that RUNS no longer defines (its training digest differs) is stale: the row counts
+    as not run, and the table says so."""
     rec = _folder_record(key, out_root or OUT, evaluate)
-    stored = stored_records() if stored is None else stored
+    stored = load_row_records() if stored is None else stored
     if rec["status"] == "not run" and key in stored:
         rec = dict(stored[key])
+        if rec["status"] == "done" and rec.get("digest") and rec["digest"] != row_digest(key, rec.get("precision")):
+            rec = {"status": "stale", "stale": rec}
     return {"key": key, **rec}
 
 
@@ -442,6 +472,10 @@ def _ours(r: dict[str, Any], row: Row, results: dict[str, dict[str, Any]]) -> tu
         return text, "-"
     if r["status"] == "partial":
         return f"{NOT_YET} (interrupted or running: {r['progress']}; resume with the command)", "-"
+    if r["status"] == "stale":
+        old = r["stale"]
+        return (f"{NOT_YET} (its committed result, {_pct(old['summary']['test_accuracy'])} recorded "
+                f"{old.get('recorded', '?')}, trained a recipe this row no longer defines; re-run the command)"), "-"
     if r["status"] != "done":
         return NOT_YET, "-"
     s = r["summary"]
@@ -526,6 +560,23 @@ def cnn_table(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def records_section(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Which rows come from committed records rather than a run folder on this machine, and from where."""
+    lines = []
+    for key, r in results.items():
+        if r["status"] in ("done", "failed") and not r.get("here"):
+            ran = ", ".join(x for x in (r.get("cpu"), r.get("precision")) if x)
+            lines.append(f"- {key}: recorded {r.get('recorded', '?')}; {r.get('source', '?')}" + (f"; {ran}" if ran else ""))
+        elif r["status"] == "stale":
+            lines.append(f"- {key}: its record ({r['stale'].get('recorded', '?')}) is of a recipe this row no longer "
+                         "defines; shown as not run")
+    if not lines:
+        return []
+    return ["## Rows read from committed records", "",
+            f"These rows have no run folder on the machine that wrote this table; their numbers are the records in "
+            f"`benchmarks/results/{ROWS.name}`:", ""] + lines + [""]
+
+
 def _jaffe_dev_note(results: dict[str, dict[str, Any]]) -> str:
     """The deviation checks' accuracies, read from their runs."""
     def acc(key: str) -> str:
@@ -578,7 +629,7 @@ def write_table(results: dict[str, dict[str, Any]]) -> None:
         old = f"{e['result']} ({e['budget']}; {e['wall']})" if e else "-"
         lines.append(f"| {key} | {row.title} | {row.claim} | {paper_cell} | {lf_cell} | {row.budget} | "
                      f"{row.mark}: {row.why} | {wall} | {ips} | {old} | `{command(key)}` |")
-    lines += [""] + cnn_table(results)
+    lines += [""] + cnn_table(results) + records_section(results)
     lines += [
         "## Notes",
         "",
@@ -642,7 +693,7 @@ def reference_lines() -> dict:
 
 
 def all_results(evaluate: bool = True) -> dict[str, dict[str, Any]]:
-    stored = stored_records()
+    stored = load_row_records()
     return {key: row_result(key, evaluate=evaluate, stored=stored) for key in RUNS}
 
 
@@ -708,13 +759,11 @@ def main() -> None:
     if not args.table_only:
         if not args.only:
             ap.error("name the rows to train with --only (one at a time; see --list); --table-only trains nothing")
-        stored = stored_records()
         with _Lock():
             for key in keys:
                 folder = OUT / key
-                if stored.get(key, {}).get("status") == "done" and not folder.is_dir() and not args.retrain:
-                    _log(f"{key}: skipped, its result is committed ({ROWS_FILE}, recorded "
-                         f"{stored[key].get('recorded', '?')}); --retrain trains it again")
+                if row_result(key, evaluate=False)["status"] == "done" and not folder.is_dir() and not args.retrain:
+                    _log(f"{key}: skipped, its result is committed ({ROWS.name}); --retrain trains it again")
                     continue
                 if folder.is_dir() and any(folder.iterdir()) and not (folder / "manifest.json").is_file() and not args.resume:
                     sys.exit(f"error: {folder} holds an unfinished run; pass --resume to continue it")
@@ -729,13 +778,16 @@ def main() -> None:
                 write_json(OUT / f"{key}.result.json", res)  # one file per row
                 _log(f"{key}: {res.get('status')} in {res.get('seconds', 0):.0f}s")
                 if key != keys[-1]:  # record each row as it ends: a long list may not finish on this machine
-                    _record_and_write()
+                    try:
+                        _record_and_write()
+                    except Exception:  # noqa: BLE001 - the table is rewritten at the end; the next rows still train
+                        traceback.print_exc()
     print(_record_and_write())
 
 
 def _record_and_write() -> str:
     results = all_results()
-    store_records(results)
+    save_row_records(results)
     write_table(results)
     return TABLE.read_text()
 

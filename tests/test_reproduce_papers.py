@@ -27,6 +27,7 @@ def rp(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "OUT", tmp_path / "runs" / "papers")
     monkeypatch.setattr(mod, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(mod, "TABLE", tmp_path / "results" / "papers.md")
+    monkeypatch.setattr(mod, "ROWS", tmp_path / "results" / "papers_rows.json")
     (tmp_path / "results").mkdir()
     return mod
 
@@ -137,38 +138,86 @@ def test_table_from_run_folders(rp):
     assert "0.50 / 0.60 / 0.70 / 0.80 | 0.88 / 0.59 / 0.72 / 0.91" in cnn
 
 
+def _manifest_of(rp, folder: Path, key: str, **overrides):
+    """A manifest whose provenance holds the recipe the row trained (its digest decides if a record is current);
+    _finished_cnn's summary says float32, so the overrides say it too."""
+    data = rp.build_recipe(key).data
+    data["train"].update(overrides)
+    (folder / "manifest.json").write_text(json.dumps({"provenance": {"recipe_data": data}}))
+
+
 def test_finished_rows_survive_a_new_machine(rp, monkeypatch):
     # runs/papers/ stays on the machine that trained: a finished row's record is committed beside the table,
-    # and a machine without the run folder writes the same table from it and does not train the row again.
+    # and a machine without the run folder writes the same rows from it and does not train the row again.
     pytest.importorskip("scipy")
     import shutil
 
     out = rp.OUT
     _finished_cnn(out / "cnn_m3_k3_lr003", [800, 400, 450, 350])
+    _manifest_of(rp, out / "cnn_m3_k3_lr003", "cnn_m3_k3_lr003", precision="float32")
     (out / "cnn_m3_k3_lr003.result.json").write_text(json.dumps(
         {"status": "done", "dedup": {"accuracy": 0.7, "macro_f1": 0.65, "n": 2328, "removed": 187},
          "cpu": "AMD EPYC"}))
     (out / "resnet50.result.json").write_text(json.dumps({"status": "failed", "reason": "no weights offline"}))
-    results = rp.all_results()
-    rp.store_records(results)
-    rp.write_table(results)
+    rp._record_and_write()
     here = rp.TABLE.read_text()
-    stored = rp.stored_records()
+    stored = rp.load_row_records()
     assert set(stored) == {"cnn_m3_k3_lr003", "resnet50"}  # done and failed rows; unrun rows are not recorded
     assert stored["cnn_m3_k3_lr003"]["source"] == "run folder runs/papers/cnn_m3_k3_lr003"
     assert stored["cnn_m3_k3_lr003"]["test_correct"] == 2000
+    assert stored["cnn_m3_k3_lr003"]["digest"] == rp.row_digest("cnn_m3_k3_lr003", "float32")
     assert "| 0.11 h (AMD EPYC, float32) |" in here  # wall time on which CPU, in which precision
+    assert "Rows read from committed records" not in here
 
     shutil.rmtree(out)  # the next machine
     rp.write_table(rp.all_results())
-    assert rp.TABLE.read_text() == here
+    there = rp.TABLE.read_text()
+    assert [x for x in there.splitlines() if x.startswith("| ")] == [x for x in here.splitlines() if x.startswith("| ")]
+    assert "- cnn_m3_k3_lr003: recorded " in there and "run folder runs/papers/cnn_m3_k3_lr003; AMD EPYC, float32" in there
     monkeypatch.setattr(sys, "argv", ["reproduce_papers.py", "--only", "cnn_m3_k3_lr003", "--resume"])
     monkeypatch.setattr(rp, "run_one", lambda *a, **k: pytest.fail("a committed row was trained again"))
     rp.main()
-    assert rp.TABLE.read_text() == here
+    assert rp.TABLE.read_text() == there
     # a run folder, when present, takes precedence over the committed record
     _finished_cnn(out / "cnn_m3_k3_lr003", [900, 400, 450, 350])
     assert rp.row_result("cnn_m3_k3_lr003", evaluate=False)["test_correct"] == 2100
+
+
+def test_a_failure_keeps_the_committed_result_and_stale_records_retrain(rp, monkeypatch):
+    pytest.importorskip("scipy")
+    import shutil
+
+    out = rp.OUT
+    _finished_cnn(out / "cnn_m1", [800, 400, 450, 350])
+    _manifest_of(rp, out / "cnn_m1", "cnn_m1", precision="float32")
+    rp.save_row_records(rp.all_results(evaluate=False))
+    good = rp.load_row_records()["cnn_m1"]
+    # a --retrain (or a resume refused for other options) that fails: shown while its folder is here, not committed
+    shutil.rmtree(out / "cnn_m1")
+    (out / "cnn_m1.result.json").write_text(json.dumps({"status": "failed", "reason": "--resume with other options"}))
+    results = rp.all_results(evaluate=False)
+    assert results["cnn_m1"]["status"] == "failed"
+    rp.save_row_records(results)
+    assert rp.load_row_records()["cnn_m1"] == good
+    (out / "cnn_m1.result.json").unlink()
+    assert rp.row_result("cnn_m1", evaluate=False)["test_correct"] == 2000
+
+    # the row's definition changes after it was recorded: its record no longer counts, and it trains again
+    stale = out / "stale"
+    _finished_cnn(stale / "cnn_m2", [800, 400, 450, 350])
+    _manifest_of(rp, stale / "cnn_m2", "cnn_m2", epochs=3, precision="float32")
+    rp.save_row_records({"cnn_m2": rp.row_result("cnn_m2", out_root=stale, evaluate=False)})
+    r = rp.row_result("cnn_m2", evaluate=False)
+    assert r["status"] == "stale"
+    rp.write_table(rp.all_results(evaluate=False))
+    row = [x for x in rp.TABLE.read_text().splitlines() if x.startswith("| cnn_m2 |")][0]
+    assert "trained a recipe this row no longer defines" in row
+    trained = {}
+    monkeypatch.setattr(rp, "run_one", lambda key, resume, precision=None: trained.update({key: precision})
+                        or {"status": "failed", "reason": "test"})
+    monkeypatch.setattr(sys, "argv", ["reproduce_papers.py", "--only", "cnn_m1,cnn_m2", "--precision", "float32"])
+    rp.main()
+    assert trained == {"cnn_m2": "float32"}  # the current record is skipped; --precision reaches the run
 
 
 def test_leak_free_cells_fail_softly_and_point_to_their_row(rp, monkeypatch):

@@ -248,6 +248,7 @@ def test_jaffe_recipe(protocol, jaffe_dir, tmp_path):
     train(r, jaffe_dir, out, log=lambda s: None)
     metrics = _assert_run(out, 1, ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"))
     prov = read_bundle(out).manifest.provenance
+    assert metrics["summary"]["precision"] == "float32"  # a LOSO run's pooled summary names it too
     if protocol == "paper":
         assert "LEAKS" in prov["data"]["protocol"]
     else:

@@ -271,7 +271,7 @@ def fit(
     # full_digest: checkpoints written before prose was left out of the digest still resume
     if state and state.get("recipe_sha256", recipe_hash) not in (recipe_hash, full_digest(recipe_data)):
         # e.g. --teacher or --epochs left out of the resume command: never carry on with another recipe
-        raise ConfigError(f"{ckdir.parent}: --resume with a different recipe or different options (--epochs, --teacher, ...) "
+        raise ConfigError(f"{ckdir.parent}: --resume with a different recipe or different options (--epochs, --precision, --teacher, ...) "
                           "than the run was started with; give the same command, or --overwrite to start again")
     start = int(state["epoch"]) if state else 0
     history: list[dict[str, Any]] = list(state["history"]) if state else []

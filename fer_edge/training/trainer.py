@@ -524,6 +524,7 @@ def _pool_folds(recipe, results, spec, ds, data_path, kind, out: Path, seed, log
             "fold_accuracy_std": float(np.std(accs)),
             "folds": len(results),
             "train_seconds": round(sum(m["summary"].get("train_seconds", 0) for _, _, m in results), 1),
+            "precision": _precision(recipe),
             "model": f"the top-level model.keras is fold {first_task.name}'s model (test = that subject)",
         },
     }
