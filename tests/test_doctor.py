@@ -52,6 +52,8 @@ def test_real_environment(real_report):
     flags = set(probes.cpuinfo()["flags"])
     if "avx512_vnni" in flags:
         assert checks["cpu"].status == OK and "AVX512-VNNI" in checks["cpu"].summary
+    elif "avx2" in flags and "avx_vnni" not in flags:  # U8S8 saturation: the user is told which artifacts keep accuracy
+        assert checks["cpu"].status == WARN and "saturation" in checks["cpu"].summary
     assert checks["threads"].details["usable"] >= 1
     for name in ("onnxruntime", "openvino"):
         assert checks[name].status == (OK if probes.has_module(name) else "info"), checks[name]

@@ -104,8 +104,13 @@ def check_cpu(cpu: dict) -> Check:
         if vnni:
             return Check("cpu", OK, f"{model}{' and '.join(vnni)}: int8 dot products in hardware", None, cpu)
         simd = "AVX2" if "avx2" in flags else "SSE only"
+        # onnxruntime's U8S8 kernel sums product pairs in int16 here: full-range 8-bit weights can saturate
+        # (benchmarks/results/onnx_saturation.md: the shipped ONNX int8 69.94% vs 71.69% on an AVX2 EPYC)
         return Check("cpu", WARN, f"{model}no AVX512-VNNI/AVX-VNNI ({simd}): int8 gains less over float on this "
-                     "CPU; nothing to install", None, cpu)
+                     "CPU, and ONNX int8 models with full-range 8-bit weights (the shipped onnx-int8 among them) lose "
+                     "accuracy to int16 saturation; tflite-int8 "
+                     "(the default) and openvino-int8 keep theirs, and `fer-edge convert --int8` quantizes ONNX "
+                     "weights to 7 bits", None, cpu)
     return Check("cpu", INFO, f"{model}{machine}: int8 speed not assessed for this architecture", None, cpu)
 
 
