@@ -17,7 +17,9 @@ paper's budget keep the number measured earlier at a reduced budget in a labelle
 (benchmarks/results/papers_earlier.json). Run folders stay on the machine that trained them, so
 each finished or failed row's numbers are also recorded in benchmarks/results/papers_rows.json
 (committed): another machine writes the same table from it and skips those rows (--retrain trains
-one again).
+one again). A leave-one-subject-out row trains one run folder per held-out subject
+(runs/papers/KEY/loso-S) and records each fold as it ends, so it can finish over several machines;
+it is pooled once every subject's fold is recorded.
 
 Leak-free protocols: JAFFE -> leave-one-subject-out (the paper's random split puts copies of
 the same image and person in train and test). FER2013 -> the same model scored on
@@ -83,6 +85,9 @@ class Row:
     claim_test: tuple[float, int] | None = None  # (paper's accuracy, its test set size): the interval that test allows
     paper_f1: dict[str, float] | None = None
     holdout_val: bool = False  # the paper scores its own 80/20 holdout of Training: show our val accuracy there too
+    # leave-one-subject-out rows: one run folder per held-out subject (runs/papers/KEY/loso-S), each recorded in
+    # papers_rows.json as it ends, so a row of many hours can finish over several machines
+    loso_subjects: tuple[str, ...] = ()
 
 
 _CNN = "Deep Learning: Facial Emotion Detection, 4 classes"
@@ -103,6 +108,7 @@ _JAFFE_DEV = {"protocol": "paper", "changes": {"copies": 30}, "epochs": 3,
 _JAFFE_224 = {"input": {"size": [224, 224]}, "train": dict(BF16)}  # the jaffe_dev_* checks, as they ran
 _JAFFE_224_F32 = {"input": {"size": [224, 224]}}
 _EFF_STOP = {"train": {"early_stopping_patience": 25}}
+JAFFE_SUBJECTS = ("KA", "KL", "KM", "KR", "MK", "NA", "NM", "TM", "UY", "YM")  # the trainer checks them against the data
 
 RUNS: dict[str, Row] = {
     # --- Custom CNN (Model 3 is the paper's Table 1 grid: lr x kernel)
@@ -177,7 +183,8 @@ RUNS: dict[str, Row] = {
                       "size would take days on 2 cores; early stopping on a held-out person decides the epochs "
                       "below the cap; " + _JAFFE_AUG,
                       "85.54% (paper protocol)", protocol="loso", changes={"copies": 20},
-                      edits={**_JAFFE_224_F32, "train": {"early_stopping_patience": 3}}, leak_free="loso"),
+                      edits={**_JAFFE_224_F32, "train": {"early_stopping_patience": 3}}, leak_free="loso",
+                      loso_subjects=JAFFE_SUBJECTS),
     "jaffe_dev_paper": Row("  deviation check: the paper's settings (Adam lr 1e-3, raw 0..255 input)", "jaffe_mobilenetv2",
                            "jaffe", edits={**_JAFFE_224, "train": {**BF16, "lr": 0.001}, "model": {"normalize": "none"}},
                            **_JAFFE_DEV),
@@ -203,9 +210,9 @@ def command(key: str) -> str:
 # ---------------------------------------------------------------- building and running a row
 
 
-def build_recipe(key: str, smoke: bool = False, precision: str | None = None):
+def build_recipe(key: str, smoke: bool = False, precision: str | None = None, subject: str | None = None):
     """The row's recipe: the built-in file plus the row's edits, schema-checked, with its epoch budget
-    (and `precision`, if given, in place of the row's)."""
+    (and `precision`, if given, in place of the row's; `subject`: a LOSO row's fold for that subject alone)."""
     from fer_edge.training.recipe_schema import validate_recipe
     from fer_edge.training.recipes import Recipe, load_recipe, with_overrides
 
@@ -217,10 +224,12 @@ def build_recipe(key: str, smoke: bool = False, precision: str | None = None):
     pname = row.protocol or data["data"]["protocol"]
     proto = data["data"]["protocols"][pname]
     proto.update(row.changes)
+    if subject is not None:
+        proto["folds"] = [subject]  # a fold trains alike whichever other folds run (its digest leaves folds out)
     if smoke:  # seconds, not hours: two copies per image, one LOSO fold
         if proto.get("copies"):
             proto["copies"] = min(int(proto["copies"]), 2)
-        if proto.get("type") == "loso":
+        if proto.get("type") == "loso" and subject is None:
             proto["folds"] = 1
     if row.claim != "-":  # the row's own claim (e.g. Table 1's lr 0.001 cell), not the recipe file's default one
         data["claim"] = row.claim
@@ -232,7 +241,8 @@ def build_recipe(key: str, smoke: bool = False, precision: str | None = None):
 
 
 def run_one(key: str, resume: bool, out_root: Path | None = None, limit: int | None = None, smoke: bool = False,
-            precision: str | None = None) -> dict:
+            precision: str | None = None, after_fold=None) -> dict:
+    """Train one row (a LOSO row: each fold not yet finished here or recorded, calling after_fold() after each)."""
     from fer_edge.doctor.probes import cpuinfo
     from fer_edge.training.trainer import train
 
@@ -240,12 +250,24 @@ def run_one(key: str, resume: bool, out_root: Path | None = None, limit: int | N
     out = (out_root or OUT) / key
     t0 = time.time()
     try:
-        recipe = build_recipe(key, smoke, precision)
         data = paths.data_path(*row.data.split("/"))
-        if (out / "manifest.json").is_file() and not smoke:  # finished earlier: re-read, do not retrain
+        if row.loso_subjects:
+            recorded = {} if smoke else _current_folds(key, load_row_records().get(key, {}).get("folds", {}))
+            for subject in row.loso_subjects[:1] if smoke else row.loso_subjects:
+                fold_out = out / f"loso-{subject}"
+                if subject in recorded or ((fold_out / "manifest.json").is_file() and not smoke):
+                    continue
+                _log(f"{key}: fold {subject}")
+                train(build_recipe(key, smoke, precision, subject), data, fold_out, resume=resume, overwrite=smoke,
+                      log=_log, limit=limit)
+                if after_fold:
+                    after_fold()
+            summary = {"folds": len(row.loso_subjects)}
+        elif (out / "manifest.json").is_file() and not smoke:  # finished earlier: re-read, do not retrain
             summary = json.loads((out / "metrics.json").read_text())["summary"]
         else:
-            summary = train(recipe, data, out, resume=resume, overwrite=smoke, log=_log, limit=limit)
+            summary = train(build_recipe(key, smoke, precision), data, out, resume=resume, overwrite=smoke, log=_log,
+                            limit=limit)
     except FerEdgeError as exc:
         return {"status": "failed", "reason": str(exc), "seconds": round(time.time() - t0, 1)}
     res = {"status": "done", "summary": summary, "seconds": round(time.time() - t0, 1), "out": str(out),
@@ -373,6 +395,91 @@ def _folder_record(key: str, out_root: Path, evaluate: bool) -> dict[str, Any]:
     return out
 
 
+def _current_folds(key: str, folds: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The recorded folds of a LOSO row that trained the recipe the row defines now (their digest matches)."""
+    digests: dict[str | None, str] = {}
+    out = {}
+    for subject, f in folds.items():
+        p = f.get("precision")
+        if p not in digests:
+            digests[p] = row_digest(key, p)
+        if f.get("digest") == digests[p]:
+            out[subject] = f
+    return out
+
+
+def _fold_record(folder: Path, subject: str) -> dict[str, Any]:
+    """A finished fold's test confusion matrix and how it trained (its run folder: runs/papers/KEY/loso-S)."""
+    from fer_edge.doctor.probes import cpuinfo
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    recipe_data = json.loads((folder / "manifest.json").read_text()).get("provenance", {}).get("recipe_data")
+    test = metrics["test"]
+    pf = metrics.get("per_fold", {}).get(f"loso-{subject}", {})
+    hist = _histories(folder)
+    rates = [h["images_per_second"] for h in hist if "images_per_second" in h]
+    return {"confusion_matrix": test["confusion_matrix"], "labels": test["labels"], "accuracy": test["accuracy"],
+            "n": test["n"], "epochs_run": pf.get("epochs_run"), "best_epoch": pf.get("best_epoch"),
+            "train_seconds": sum(h.get("seconds", 0) for h in hist),
+            "images_per_second": statistics.median(rates) if rates else None,
+            "precision": metrics["summary"].get("precision"), "cpu": cpuinfo().get("model"),
+            "digest": settings_digest(recipe_data) if recipe_data else None,
+            "recorded": time.strftime("%Y-%m-%d", time.gmtime())}
+
+
+def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dict[str, Any]:
+    """A LOSO row from its fold folders here and the folds recorded before (possibly on other machines);
+    done when every subject's fold is one or the other, pooled over all of them."""
+    from fer_edge.metrics import pooled_metrics
+
+    row = RUNS[key]
+    folder = out_root / key
+    old = _current_folds(key, (stored or {}).get("folds", {}))
+    folds: dict[str, dict[str, Any]] = {}
+    here: list[str] = []
+    live = None
+    for subject in row.loso_subjects:
+        f = folder / f"loso-{subject}"
+        if (f / "manifest.json").is_file():
+            folds[subject] = _fold_record(f, subject)
+            prev = old.get(subject, {})
+            if {k: v for k, v in prev.items() if k != "recorded"} == {k: v for k, v in folds[subject].items()
+                                                                      if k != "recorded"}:
+                folds[subject]["recorded"] = prev["recorded"]  # recorded before: keep its date
+            here.append(subject)
+        elif subject in old:
+            folds[subject] = old[subject]
+        elif live is None and f.is_dir() and _progress(f):
+            live = f"{subject}: {_progress(f)}"
+    res_file = out_root / f"{key}.result.json"
+    res = json.loads(res_file.read_text()) if res_file.is_file() else {}
+    secs = [f["train_seconds"] for f in folds.values() if f.get("train_seconds")]
+    rates = [f["images_per_second"] for f in folds.values() if f.get("images_per_second")]
+    out: dict[str, Any] = {"status": "not run", "folds": folds, "here": bool(here), "folds_here": here,
+                           "train_hours": sum(secs) / 3600 if secs else None,
+                           "images_per_second": statistics.median(rates) if rates else None,
+                           "epochs_run": sum(f.get("epochs_run") or 0 for f in folds.values()),
+                           "source": (f"fold run folders runs/papers/{key}/loso-* ({len(here)} here, "
+                                      f"{len(folds) - len(here)} from earlier records)")}
+    if len(folds) == len(row.loso_subjects):
+        labels = next(iter(folds.values()))["labels"]
+        pooled = pooled_metrics([f["confusion_matrix"] for f in folds.values()], labels)
+        accs = [f["accuracy"] for f in folds.values()]
+        out.update(status="done", summary={"test_accuracy": pooled["accuracy"], "test_macro_f1": pooled["macro_f1"],
+                                           "fold_accuracy_mean": statistics.fmean(accs),
+                                           "fold_accuracy_std": statistics.pstdev(accs)},
+                   per_fold={f"loso-{s}": {"epochs_run": f.get("epochs_run"), "best_epoch": f.get("best_epoch")}
+                             for s, f in folds.items()},
+                   precision=", ".join(sorted({f.get("precision") or "?" for f in folds.values()})),
+                   cpu=", ".join(sorted({f.get("cpu") or "?" for f in folds.values()})))
+    elif folds or live:
+        out.update(status="partial", progress=f"{len(folds)} of {len(row.loso_subjects)} folds finished "
+                   f"({len(here)} here, {len(folds) - len(here)} recorded earlier)" + (f"; {live}" if live else ""))
+    elif res.get("status") == "failed":
+        out.update(status="failed", reason=res.get("reason", "?"))
+    return out
+
+
 def _metrics_record(metrics: dict[str, Any]) -> dict[str, Any]:
     """The numbers of a finished run's metrics.json that the table shows."""
     s = metrics["summary"]
@@ -405,12 +512,13 @@ def save_row_records(results: dict[str, dict[str, Any]]) -> None:
     stored = load_row_records()
     changed = False
     for key, rec in results.items():
-        if rec["status"] not in ("done", "failed") or not rec.get("here"):
+        loso_progress = rec["status"] == "partial" and bool(rec.get("folds"))  # finished folds of an unfinished row
+        if (rec["status"] not in ("done", "failed") and not loso_progress) or not rec.get("here"):
             continue
         if rec["status"] == "failed" and stored.get(key, {}).get("status") == "done":
             _log(f"{key}: failed here ({rec.get('reason', '?')[:200]}); its committed result is kept")
             continue
-        mine = {k: v for k, v in rec.items() if k not in ("key", "here", "recorded")}
+        mine = {k: v for k, v in rec.items() if k not in ("key", "here", "folds_here", "recorded", "progress")}
         old = {k: v for k, v in stored.get(key, {}).items() if k != "recorded"}
         if mine != old:
             stored[key] = {**mine, "recorded": time.strftime("%Y-%m-%d", time.gmtime())}
@@ -444,8 +552,10 @@ def row_result(key: str, out_root: Path | None = None, evaluate: bool = True,
 
     A record of a recipe that RUNS no longer defines (its training digest differs) is stale: the row counts
     as not run, and the table says so."""
-    rec = _folder_record(key, out_root or OUT, evaluate)
     stored = load_row_records() if stored is None else stored
+    if RUNS[key].loso_subjects:
+        return {"key": key, **_loso_record(key, out_root or OUT, stored.get(key))}
+    rec = _folder_record(key, out_root or OUT, evaluate)
     if rec["status"] == "not run" and key in stored:
         rec = dict(stored[key])
         if rec["status"] == "done" and rec.get("digest") and rec["digest"] != row_digest(key, rec.get("precision")):
@@ -564,7 +674,13 @@ def records_section(results: dict[str, dict[str, Any]]) -> list[str]:
     """Which rows come from committed records rather than a run folder on this machine, and from where."""
     lines = []
     for key, r in results.items():
-        if r["status"] in ("done", "failed") and not r.get("here"):
+        if r.get("folds") and len(r.get("folds_here", [])) < len(r["folds"]):  # a LOSO row: folds recorded elsewhere
+            old = {s: f for s, f in r["folds"].items() if s not in r["folds_here"]}
+            dates = sorted({f.get("recorded", "?") for f in old.values()})
+            cpus = sorted({f.get("cpu") or "?" for f in old.values()})
+            lines.append(f"- {key}: folds {', '.join(old)} ({len(old)} of {len(RUNS[key].loso_subjects)}) from "
+                         f"records of {', '.join(dates)}; {', '.join(cpus)}")
+        elif r["status"] in ("done", "failed") and not r.get("here"):
             ran = ", ".join(x for x in (r.get("cpu"), r.get("precision")) if x)
             lines.append(f"- {key}: recorded {r.get('recorded', '?')}; {r.get('source', '?')}" + (f"; {ran}" if ran else ""))
         elif r["status"] == "stale":
@@ -771,7 +887,7 @@ def main() -> None:
                 # Until the row ends, the table shows its folder's progress (a killed run stays "interrupted").
                 write_json(OUT / f"{key}.result.json", {"status": "running", "pid": os.getpid(), "started": time.time()})
                 try:
-                    res = run_one(key, args.resume, precision=args.precision)
+                    res = run_one(key, args.resume, precision=args.precision, after_fold=_record_and_write)
                 except Exception as exc:  # a bug in one row must not lose the others' results
                     traceback.print_exc()
                     res = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}

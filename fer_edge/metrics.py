@@ -60,6 +60,16 @@ def classification_metrics(
     }
 
 
+def pooled_metrics(confusion_matrices: Sequence[Any], labels: Sequence[str]) -> dict[str, Any]:
+    """classification_metrics of several test sets at once (e.g. the folds of leave-one-subject-out),
+    from their confusion matrices: every test face counts once."""
+    k = len(labels)
+    cm = sum(np.asarray(c)[:k, :k] for c in confusion_matrices)
+    y_true = np.repeat(np.arange(k), cm.sum(1))
+    y_pred = np.concatenate([np.repeat(np.arange(k), cm[i]) for i in range(k)])
+    return classification_metrics(y_true, y_pred, labels)
+
+
 def agreement(probs_a: np.ndarray, probs_b: np.ndarray) -> dict[str, float]:
     """How closely two models' softmax outputs agree (converted vs reference)."""
     a = np.asarray(probs_a, dtype=np.float64)

@@ -81,3 +81,16 @@ def test_popcount_without_numpy2(monkeypatch):
     want = popcount(a).tolist()
     monkeypatch.delattr(np, "bitwise_count", raising=False)  # NumPy 1.x has none
     assert popcount(a).tolist() == want
+
+
+def test_pooled_metrics_count_every_test_face_once():
+    # two folds' confusion matrices pooled = the metrics of their predictions concatenated
+    from fer_edge.metrics import pooled_metrics
+
+    labels = ["a", "b", "c"]
+    y1, p1 = np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2])
+    y2, p2 = np.array([1, 1, 2]), np.array([1, 0, 0])
+    cms = [classification_metrics(y, p, labels)["confusion_matrix"] for y, p in ((y1, p1), (y2, p2))]
+    want = classification_metrics(np.concatenate([y1, y2]), np.concatenate([p1, p2]), labels)
+    got = pooled_metrics(cms, labels)
+    assert got == want and got["n"] == 7 and got["accuracy"] == pytest.approx(4 / 7)

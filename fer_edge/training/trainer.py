@@ -24,7 +24,7 @@ from ..bundle import MANIFEST, InputSpec, Manifest, write_bundle
 from ..data import FaceDataset, load_dataset
 from ..face.framing import dataset_framing
 from ..errors import ConfigError, FerEdgeError, require_extras
-from ..metrics import classification_metrics
+from ..metrics import pooled_metrics
 from . import data as tdata
 from .array_cache import array_key, cached_array
 from .protocols import Task, protocol_config, tasks
@@ -500,12 +500,7 @@ def _pool_folds(recipe, results, spec, ds, data_path, kind, out: Path, seed, log
     from . import report
 
     labels = list(ds.label_names)
-    cms = [np.asarray(m["test"]["confusion_matrix"]) for _, _, m in results]
-    k = len(labels)
-    cm = sum(c[:k, :k] for c in cms)
-    y_true = np.repeat(np.arange(k), cm.sum(1))
-    y_pred = np.concatenate([np.repeat(np.arange(k), cm[i]) for i in range(k)])
-    pooled = classification_metrics(y_true, y_pred, labels)
+    pooled = pooled_metrics([m["test"]["confusion_matrix"] for _, _, m in results], labels)
     # epochs per fold: whether early stopping on the held-out person or the epoch cap ended each fold
     per_fold = {t.name: {"accuracy": m["test"]["accuracy"], "n": m["test"]["n"],
                          "epochs_run": m["summary"].get("epochs_run"), "best_epoch": m["summary"].get("best_epoch")}
