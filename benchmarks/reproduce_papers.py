@@ -241,8 +241,9 @@ def build_recipe(key: str, smoke: bool = False, precision: str | None = None, su
 
 
 def run_one(key: str, resume: bool, out_root: Path | None = None, limit: int | None = None, smoke: bool = False,
-            precision: str | None = None, after_fold=None) -> dict:
-    """Train one row (a LOSO row: each fold not yet finished here or recorded, calling after_fold() after each)."""
+            precision: str | None = None, after_fold=None, retrain: bool = False) -> dict:
+    """Train one row (a LOSO row: each fold not yet finished here or recorded, calling after_fold() after each;
+    with `retrain`, every fold again)."""
     from fer_edge.doctor.probes import cpuinfo
     from fer_edge.training.trainer import train
 
@@ -252,17 +253,7 @@ def run_one(key: str, resume: bool, out_root: Path | None = None, limit: int | N
     try:
         data = paths.data_path(*row.data.split("/"))
         if row.loso_subjects:
-            recorded = {} if smoke else _current_folds(key, load_row_records().get(key, {}).get("folds", {}))
-            for subject in row.loso_subjects[:1] if smoke else row.loso_subjects:
-                fold_out = out / f"loso-{subject}"
-                if subject in recorded or ((fold_out / "manifest.json").is_file() and not smoke):
-                    continue
-                _log(f"{key}: fold {subject}")
-                train(build_recipe(key, smoke, precision, subject), data, fold_out, resume=resume, overwrite=smoke,
-                      log=_log, limit=limit)
-                if after_fold:
-                    after_fold()
-            summary = {"folds": len(row.loso_subjects)}
+            summary = _run_folds(key, out, data, resume, limit, smoke, precision, after_fold, retrain)
         elif (out / "manifest.json").is_file() and not smoke:  # finished earlier: re-read, do not retrain
             summary = json.loads((out / "metrics.json").read_text())["summary"]
         else:
@@ -277,6 +268,44 @@ def run_one(key: str, resume: bool, out_root: Path | None = None, limit: int | N
     if row.holdout_val:
         res["dedup_val"] = _safe_dedup(out, "val")
     return res
+
+
+def _run_folds(key: str, out: Path, data: Path, resume: bool, limit: int | None, smoke: bool, precision: str | None,
+               after_fold, retrain: bool) -> dict:
+    """A LOSO row's folds not yet finished (here, or in papers_rows.json), one run folder each. All folds of a
+    row share one precision and the row's current settings: the pooled number mixes nothing."""
+    from fer_edge.training.trainer import train
+
+    row = RUNS[key]
+    want = build_recipe(key, precision=precision).data["train"].get("precision", "float32")
+    done: dict[str, dict[str, Any]] = {}
+    if not (smoke or retrain):
+        done = _current_folds(key, load_row_records().get(key, {}).get("folds", {}))
+        for subject in row.loso_subjects:
+            if (out / f"loso-{subject}" / "manifest.json").is_file():
+                here = _fold_record(out / f"loso-{subject}", subject)
+                if here["digest"] == row_digest(key, here["precision"]):
+                    done[subject] = here
+                elif subject not in done:  # no current record of this fold either
+                    raise FerEdgeError(f"{out / f'loso-{subject}'}: a fold trained with other settings than row {key} "
+                                       "defines now; delete it, or --retrain the row")
+        other = sorted({f["precision"] for f in done.values()} - {want})
+        if other:
+            raise FerEdgeError(f"row {key}: {len(done)} folds are finished in {', '.join(other)}; pooled folds share "
+                               f"one precision: run it with --precision {other[0]}, or --retrain the row in {want}")
+    summary: dict[str, Any] = {}
+    for subject in row.loso_subjects[:1] if smoke else row.loso_subjects:
+        if subject in done:
+            continue
+        _log(f"{key}: fold {subject}")
+        summary = train(build_recipe(key, smoke, precision, subject), data, out / f"loso-{subject}", resume=resume,
+                        overwrite=smoke or retrain, log=_log, limit=limit)
+        if after_fold:
+            try:
+                after_fold()
+            except Exception:  # noqa: BLE001 - recording is retried after the next fold and at the end
+                traceback.print_exc()
+    return summary if smoke else {"folds": len(row.loso_subjects)}
 
 
 def _safe_dedup(run: Path, role: str = "test") -> dict:
@@ -442,6 +471,12 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
         f = folder / f"loso-{subject}"
         if (f / "manifest.json").is_file():
             folds[subject] = _fold_record(f, subject)
+            if folds[subject]["digest"] != row_digest(key, folds[subject]["precision"]):
+                # trained with other settings: the recorded fold, if any, counts (training the row again says why)
+                del folds[subject]
+                if subject in old:
+                    folds[subject] = old[subject]
+                continue
             prev = old.get(subject, {})
             if {k: v for k, v in prev.items() if k != "recorded"} == {k: v for k, v in folds[subject].items()
                                                                       if k != "recorded"}:
@@ -449,8 +484,8 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
             here.append(subject)
         elif subject in old:
             folds[subject] = old[subject]
-        elif live is None and f.is_dir() and _progress(f):
-            live = f"{subject}: {_progress(f)}"
+        elif live is None and _progress(f / "folds" / f"loso-{subject}"):  # a one-fold LOSO run's own folder
+            live = f"{subject}: {_progress(f / 'folds' / f'loso-{subject}')}"
     res_file = out_root / f"{key}.result.json"
     res = json.loads(res_file.read_text()) if res_file.is_file() else {}
     secs = [f["train_seconds"] for f in folds.values() if f.get("train_seconds")]
@@ -461,7 +496,11 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
                            "epochs_run": sum(f.get("epochs_run") or 0 for f in folds.values()),
                            "source": (f"fold run folders runs/papers/{key}/loso-* ({len(here)} here, "
                                       f"{len(folds) - len(here)} from earlier records)")}
-    if len(folds) == len(row.loso_subjects):
+    precisions = sorted({f.get("precision") or "?" for f in folds.values()})
+    if len(precisions) > 1:
+        out.update(status="failed", reason=f"folds finished in different precisions ({', '.join(precisions)}): "
+                                           "pooled folds share one; --retrain the row")
+    elif len(folds) == len(row.loso_subjects):
         labels = next(iter(folds.values()))["labels"]
         pooled = pooled_metrics([f["confusion_matrix"] for f in folds.values()], labels)
         accs = [f["accuracy"] for f in folds.values()]
@@ -470,7 +509,7 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
                                            "fold_accuracy_std": statistics.pstdev(accs)},
                    per_fold={f"loso-{s}": {"epochs_run": f.get("epochs_run"), "best_epoch": f.get("best_epoch")}
                              for s, f in folds.items()},
-                   precision=", ".join(sorted({f.get("precision") or "?" for f in folds.values()})),
+                   precision=precisions[0],
                    cpu=", ".join(sorted({f.get("cpu") or "?" for f in folds.values()})))
     elif folds or live:
         out.update(status="partial", progress=f"{len(folds)} of {len(row.loso_subjects)} folds finished "
@@ -881,13 +920,15 @@ def main() -> None:
                 if row_result(key, evaluate=False)["status"] == "done" and not folder.is_dir() and not args.retrain:
                     _log(f"{key}: skipped, its result is committed ({ROWS.name}); --retrain trains it again")
                     continue
-                if folder.is_dir() and any(folder.iterdir()) and not (folder / "manifest.json").is_file() and not args.resume:
+                if (folder.is_dir() and any(folder.iterdir()) and not (folder / "manifest.json").is_file()
+                        and not args.resume and not RUNS[key].loso_subjects):
                     sys.exit(f"error: {folder} holds an unfinished run; pass --resume to continue it")
                 _log(f"== {key}: {RUNS[key]}")
                 # Until the row ends, the table shows its folder's progress (a killed run stays "interrupted").
                 write_json(OUT / f"{key}.result.json", {"status": "running", "pid": os.getpid(), "started": time.time()})
                 try:
-                    res = run_one(key, args.resume, precision=args.precision, after_fold=_record_and_write)
+                    res = run_one(key, args.resume, precision=args.precision, after_fold=_record_and_write,
+                                  retrain=args.retrain)
                 except Exception as exc:  # a bug in one row must not lose the others' results
                     traceback.print_exc()
                     res = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}

@@ -68,7 +68,7 @@ def test_7bit_weights_cannot_saturate_and_stay_close(sat):
     for node in sat.weight_dequantizers(model):
         q = inits[node.input[0]]
         assert q.min() >= -64 and q.max() <= 63, node.name
-        # 255 * 63 * 2 = 32130 < 32767: a pair of uint8 x 7-bit products fits int16
+        # 255 * 64 * 2 = 32640 < 32767: a pair of uint8 x 7-bit products fits int16
         step = inits[node.input[1]].astype(np.float64)
         shape = [1] * q.ndim
         shape[next((a.i for a in node.attribute if a.name == "axis"), 1)] = -1

@@ -175,9 +175,9 @@ def test_a_loso_row_finishes_over_several_machines(rp, monkeypatch, tmp_path):
     out = rp.OUT
     for subject in ("KA", "KL"):
         _finished_fold(rp, out / "jaffe_loso" / f"loso-{subject}", subject, 9, 5, 2)
-    (out / "jaffe_loso" / "loso-KM" / "checkpoints").mkdir(parents=True)  # interrupted mid-fold
-    (out / "jaffe_loso" / "loso-KM" / "checkpoints" / "state.json").write_text(
-        json.dumps({"epoch": 2, "total": 10, "best_val_accuracy": 0.5}))
+    state = out / "jaffe_loso" / "loso-KM" / "folds" / "loso-KM" / "checkpoints"  # interrupted mid-fold, where
+    state.mkdir(parents=True)                                                    # a one-fold LOSO run keeps it
+    (state / "state.json").write_text(json.dumps({"epoch": 2, "total": 10, "best_val_accuracy": 0.5}))
     first = rp.row_result("jaffe_loso")
     assert first["status"] == "partial"
     assert first["progress"] == "2 of 10 folds finished (2 here, 0 recorded earlier); KM: epoch 2/10, best val 50.00%"
@@ -191,6 +191,7 @@ def test_a_loso_row_finishes_over_several_machines(rp, monkeypatch, tmp_path):
     def fake_train(recipe, data, fold_out, **kw):  # what the trainer leaves: a finished one-fold run folder
         subject = recipe.data["data"]["protocols"]["loso"]["folds"]
         assert len(subject) == 1 and recipe.data["train"]["precision"] == "float32"
+        assert len(rp.load_row_records()["jaffe_loso"]["folds"]) == 2 + len(trained)  # each fold recorded as it ends
         trained.append(subject[0])
         _finished_fold(rp, fold_out, subject[0], 8, 10 if subject[0] == "YM" else 4, 1, recipe.data)
 
@@ -207,6 +208,25 @@ def test_a_loso_row_finishes_over_several_machines(rp, monkeypatch, tmp_path):
     row = [x for x in text.splitlines() if x.startswith("| jaffe_loso |")][0]
     assert f"{82 / 210:.2%} pooled LOSO" in row and "1 of 10 folds ran to the cap of 10" in row
     assert "- jaffe_loso: folds KA, KL (2 of 10) from records of " in text
+    # folds share one precision: the row refuses to add bfloat16 folds to float32 ones
+    monkeypatch.setattr(sys, "argv", ["reproduce_papers.py", "--only", "jaffe_loso", "--precision", "mixed_bfloat16"])
+    rp.main()
+    assert json.loads((out / "jaffe_loso.result.json").read_text())["reason"].startswith(
+        "row jaffe_loso: 10 folds are finished in float32")
+    # a fold folder here trained with other settings is not pooled: its current record counts if there is one,
+    # else the row is unfinished and training it again says why
+    stale = out / "jaffe_loso" / "loso-YM"
+    data = json.loads((stale / "manifest.json").read_text())
+    data["provenance"]["recipe_data"]["train"]["lr"] = 0.5
+    (stale / "manifest.json").write_text(json.dumps(data))
+    assert rp.row_result("jaffe_loso")["status"] == "done"
+    rec = json.loads(rp.ROWS.read_text())
+    del rec["rows"]["jaffe_loso"]["folds"]["YM"]
+    rp.ROWS.write_text(json.dumps(rec))
+    assert rp.row_result("jaffe_loso")["status"] == "partial"
+    monkeypatch.setattr(sys, "argv", ["reproduce_papers.py", "--only", "jaffe_loso", "--resume"])
+    rp.main()
+    assert "loso-YM: a fold trained with other settings" in json.loads((out / "jaffe_loso.result.json").read_text())["reason"]
     # a fold recorded for another definition of the row does not count: it trains again
     rec = json.loads(rp.ROWS.read_text())
     rec["rows"]["jaffe_loso"]["folds"]["KA"]["digest"] = "0" * 64
@@ -282,7 +302,7 @@ def test_a_failure_keeps_the_committed_result_and_stale_records_retrain(rp, monk
     row = [x for x in rp.TABLE.read_text().splitlines() if x.startswith("| cnn_m2 |")][0]
     assert "trained a recipe this row no longer defines" in row
     trained = {}
-    monkeypatch.setattr(rp, "run_one", lambda key, resume, precision=None, after_fold=None: trained.update({key: precision})
+    monkeypatch.setattr(rp, "run_one", lambda key, resume, precision=None, after_fold=None, retrain=False: trained.update({key: precision})
                         or {"status": "failed", "reason": "test"})
     monkeypatch.setattr(sys, "argv", ["reproduce_papers.py", "--only", "cnn_m1,cnn_m2", "--precision", "float32"])
     rp.main()
