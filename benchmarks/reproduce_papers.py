@@ -540,7 +540,16 @@ def _metrics_record(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def load_row_records() -> dict[str, dict[str, Any]]:
     """The finished and failed rows committed in papers_rows.json (run folders stay on the machine that ran them)."""
-    return json.loads(ROWS.read_text())["rows"] if ROWS.is_file() else {}
+    if not ROWS.is_file():
+        return {}
+    try:
+        rows = json.loads(ROWS.read_text())["rows"]
+        if not isinstance(rows, dict):
+            raise TypeError("'rows' is not an object")
+        return rows
+    except (ValueError, KeyError, TypeError) as exc:  # e.g. a merge conflict left in the file
+        raise SystemExit(f"error: {ROWS}: not a paper-row record file ({type(exc).__name__}: {exc}); "
+                         "restore it from git") from None
 
 
 def save_row_records(results: dict[str, dict[str, Any]]) -> None:

@@ -360,6 +360,15 @@ def test_leak_free_cells_fail_softly_and_point_to_their_row(rp, monkeypatch):
     assert rp._fold_epochs({"loso-KA": {"accuracy": 0.4}}, 10) == ""
 
 
+def test_a_broken_record_file_is_one_line_naming_it(rp):
+    rp.ROWS.write_text('{"rows": {"cnn_m1": <<<<<<< HEAD')
+    with pytest.raises(SystemExit, match=r"papers_rows.json: not a paper-row record file \(JSONDecodeError"):
+        rp.all_results()
+    rp.ROWS.write_text('{"rows": []}')
+    with pytest.raises(SystemExit, match="'rows' is not an object"):
+        rp.load_row_records()
+
+
 def test_one_training_row_at_a_time(rp):
     with rp._Lock():
         with pytest.raises(SystemExit, match="another reproduce_papers.py run holds"):
