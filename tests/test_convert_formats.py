@@ -99,6 +99,17 @@ def test_embedded_metadata(small_artifacts, small_run):
     assert json.loads(info["labels"]) == list(FER7) and info["precision"] == "fp16"
 
 
+def test_onnx_int8_weights_are_7_bit(small_artifacts):
+    # reduce_range: no pair of uint8 x int8 products can saturate onnxruntime's int16 sums on x86 without VNNI
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(small_artifacts[("onnx", "int8", False)].path / "model.onnx"))
+    weights = [numpy_helper.to_array(t) for t in model.graph.initializer]
+    weights = [w for w in weights if w.dtype == np.int8 and w.ndim >= 2]
+    assert weights and all(w.min() >= -64 and w.max() <= 64 for w in weights)
+
+
 def test_onnx_int8_uses_uint8_activations_and_per_channel_weights(small_artifacts):
     import onnx
 

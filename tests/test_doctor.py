@@ -230,6 +230,7 @@ def test_missing_face_detector_file(tmp_path, monkeypatch):
 def test_cpu_and_system_verdicts():
     x86 = {"model": "Intel Core i5", "machine": "x86_64", "flags": ["sse4_2", "avx2"]}
     assert doc.check_cpu(x86).status == WARN and "AVX2" in doc.check_cpu(x86).summary
+    assert "saturation" in doc.check_cpu(x86).summary  # which int8 artifacts lose accuracy on such a CPU
     assert doc.check_cpu({**x86, "flags": ["avx2", "avx_vnni"]}).status == OK
     assert doc.check_cpu({"model": "", "machine": "riscv64", "flags": []}).status == "info"
     old_py = {**PI4, "python": "3.9.2"}
