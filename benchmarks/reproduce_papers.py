@@ -280,15 +280,12 @@ def _run_folds(key: str, out: Path, data: Path, resume: bool, limit: int | None,
     want = build_recipe(key, precision=precision).data["train"].get("precision", "float32")
     done: dict[str, dict[str, Any]] = {}
     if not (smoke or retrain):
-        done = _current_folds(key, load_row_records().get(key, {}).get("folds", {}))
-        for subject in row.loso_subjects:
-            if (out / f"loso-{subject}" / "manifest.json").is_file():
-                here = _fold_record(out / f"loso-{subject}", subject)
-                if here["digest"] == row_digest(key, here["precision"]):
-                    done[subject] = here
-                elif subject not in done:  # no current record of this fold either
-                    raise FerEdgeError(f"{out / f'loso-{subject}'}: a fold trained with other settings than row {key} "
-                                       "defines now; delete it, or --retrain the row")
+        state = _loso_record(key, out.parent, load_row_records().get(key))  # the table's own reading of the folds
+        if state["stale_here"]:
+            subject = state["stale_here"][0]
+            raise FerEdgeError(f"{out / f'loso-{subject}'}: a fold trained with other settings than row {key} "
+                               "defines now; delete it, or --retrain the row")
+        done = state["folds"]
         other = sorted({f["precision"] for f in done.values()} - {want})
         if other:
             raise FerEdgeError(f"row {key}: {len(done)} folds are finished in {', '.join(other)}; pooled folds share "
@@ -466,6 +463,7 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
     old = _current_folds(key, (stored or {}).get("folds", {}))
     folds: dict[str, dict[str, Any]] = {}
     here: list[str] = []
+    stale_here: list[str] = []  # fold folders trained with other settings and no current record
     live = None
     for subject in row.loso_subjects:
         f = folder / f"loso-{subject}"
@@ -476,6 +474,8 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
                 del folds[subject]
                 if subject in old:
                     folds[subject] = old[subject]
+                else:
+                    stale_here.append(subject)
                 continue
             prev = old.get(subject, {})
             if {k: v for k, v in prev.items() if k != "recorded"} == {k: v for k, v in folds[subject].items()
@@ -491,6 +491,7 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
     secs = [f["train_seconds"] for f in folds.values() if f.get("train_seconds")]
     rates = [f["images_per_second"] for f in folds.values() if f.get("images_per_second")]
     out: dict[str, Any] = {"status": "not run", "folds": folds, "here": bool(here), "folds_here": here,
+                           "stale_here": stale_here,
                            "train_hours": sum(secs) / 3600 if secs else None,
                            "images_per_second": statistics.median(rates) if rates else None,
                            "epochs_run": sum(f.get("epochs_run") or 0 for f in folds.values()),
@@ -566,7 +567,8 @@ def save_row_records(results: dict[str, dict[str, Any]]) -> None:
         if rec["status"] == "failed" and stored.get(key, {}).get("status") == "done":
             _log(f"{key}: failed here ({rec.get('reason', '?')[:200]}); its committed result is kept")
             continue
-        mine = {k: v for k, v in rec.items() if k not in ("key", "here", "folds_here", "recorded", "progress")}
+        mine = {k: v for k, v in rec.items()
+                if k not in ("key", "here", "folds_here", "stale_here", "recorded", "progress")}
         old = {k: v for k, v in stored.get(key, {}).items() if k != "recorded"}
         if mine != old:
             stored[key] = {**mine, "recorded": time.strftime("%Y-%m-%d", time.gmtime())}

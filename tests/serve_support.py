@@ -335,11 +335,6 @@ def churn_memory(rounds: int, cycles: int) -> dict:
 
 
 def churn_memory_in_child(rounds: int, cycles: int, timeout: float = 900) -> dict:
-    import json
+    from test_live_support import call_in_fresh_process
 
-    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); from serve_support import churn_memory; "
-            "print(json.dumps(churn_memory(int(sys.argv[2]), int(sys.argv[3]))))")
-    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(rounds), str(cycles)],
-                         capture_output=True, text=True, timeout=timeout)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return call_in_fresh_process("serve_support", "churn_memory", rounds, cycles, timeout=timeout)

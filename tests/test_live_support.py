@@ -148,3 +148,22 @@ def make_expression_video(path: Path, jaffe_dir: Path, seconds: float = 12.0, fp
         shown.append(still.name)
     writer.release()
     return shown
+
+
+def call_in_fresh_process(module: str, function: str, *args, timeout: float = 900):
+    """``module.function(*args)`` (a module under tests/) in a new Python process; its JSON result.
+
+    Memory checks run there: in the long pytest process other tests' threads and arenas move the RSS by
+    several MiB, which says nothing about the code being measured."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys, importlib; sys.path.insert(0, sys.argv[1]); "
+            "f = getattr(importlib.import_module(sys.argv[2]), sys.argv[3]); "
+            "print(json.dumps(f(*json.loads(sys.argv[4]))))")
+    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent), module, function,
+                          json.dumps(list(args))], capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
