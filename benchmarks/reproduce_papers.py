@@ -170,7 +170,9 @@ RUNS: dict[str, Row] = {
                        "patience 2", "reduced",
                        "paper's augmentation size and input; epochs: the paper's count is not in the text available "
                        "here; one epoch of the 64,354 training copies takes ~33 min at the ~33 img/s the jaffe_dev rows "
-                       "measured at 224 px, so at most 5 (~2.7 h), and the leaky split saturates early (jaffe_dev_norm, "
+                       "measured at 224 px (AVX512-BF16 Intel) and ~70 min at the 14-16 img/s of jaffe_loso's first "
+                       "fold (224 px, float32, AVX2 AMD EPYC), so at most 5 (~2.7-6 h, resumed across sessions), and "
+                       "the leaky split saturates early (jaffe_dev_norm, "
                        "this row's settings: 97.97% after 3 epochs of 30 copies); ours: lr 1e-4 (the jaffe_dev_* rows: the paper's 1e-3 collapses to "
                        "one class; its raw 0..255 input is kept), "
                        + _JAFFE_AUG + "; float32 as the paper (bfloat16 does not speed MobileNetV2 up here)",
