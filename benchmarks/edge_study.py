@@ -33,7 +33,9 @@ from fer_edge.atomic import write_json, write_text  # noqa: E402
 
 def _shown(path: str) -> str:
     """A path as a reader of the table types it from the checkout (../shared/..., runs/...), not this machine's."""
-    p = Path(path)
+    from fer_edge.paths import expand_data_path
+
+    p = expand_data_path(path)
     if p.is_absolute() and p.resolve().is_relative_to(REPO.parent):
         return os.path.relpath(p.resolve(), REPO)
     return path

@@ -15,6 +15,8 @@ from .errors import DataError
 ENV_SHARED = "FER_EDGE_SHARED"
 ENV_DATA = "FER_EDGE_DATA"
 ENV_WEIGHTS = "FER_EDGE_WEIGHTS"
+# How a bundle's provenance names a dataset under the data root, so that it resolves on any machine.
+DATA_ROOT_TOKEN = f"${ENV_DATA}"
 
 
 def _candidates() -> list[Path]:
@@ -45,6 +47,28 @@ def data_root() -> Path | None:
         return Path(env)
     root = shared_root()
     return root / "data" if root else None
+
+
+def portable_data_path(path: str | Path) -> str:
+    """``path`` as provenance records it: "$FER_EDGE_DATA/fer2013/fer2013.csv.gz" when it lies under the data
+    root (a shipped or copied bundle then finds its dataset wherever that root is), else absolute."""
+    p = Path(path).resolve()
+    root = data_root()
+    if root is not None and p.is_relative_to(root.resolve()):
+        return f"{DATA_ROOT_TOKEN}/{p.relative_to(root.resolve()).as_posix()}".rstrip("/.")
+    return str(p)
+
+
+def expand_data_path(path: str | Path) -> Path:
+    """A path from provenance on this machine: "$FER_EDGE_DATA/..." under this machine's data root."""
+    text = str(path)
+    if text != DATA_ROOT_TOKEN and not text.startswith(DATA_ROOT_TOKEN + "/"):
+        return Path(text)
+    rel = text[len(DATA_ROOT_TOKEN) + 1:]
+    root = data_root()
+    if root is None:
+        raise DataError(f"{text}: no data root here; set {ENV_DATA} (or {ENV_SHARED}) to the folder that holds {rel}")
+    return root / rel if rel else root
 
 
 def weights_root() -> Path | None:

@@ -16,6 +16,7 @@ from fer_edge.atomic import atomic_dir
 from fer_edge.bundle import InputSpec, Manifest, write_bundle
 from fer_edge.data import select
 from fer_edge.labels import FER7
+from fer_edge.paths import portable_data_path
 
 TRAIN_SELECTOR = {"split": "train", "holdout": {"fraction": 0.105, "seed": 1, "part": "holdout"}}
 # a stratified ~10% of PrivateTest keeps the retention evaluation in the tests fast
@@ -70,7 +71,8 @@ def small_model_bundle(root: str, csv_path: str) -> Path:
             input=InputSpec(size=(48, 48), color="gray"),
             provenance={
                 "recipe": "test_small_cnn",
-                "data": {"path": str(csv_path), "kind": "fer2013", "labels": "fer7",
+                # the path as train writes it ("$FER_EDGE_DATA/..." under the data root)
+                "data": {"path": portable_data_path(csv_path), "kind": "fer2013", "labels": "fer7",
                          "train": TRAIN_SELECTOR, "val": {"split": "val"}, "test": TEST_SELECTOR},
             },
         )

@@ -202,3 +202,28 @@ def test_formats_command_lists_the_registries_the_cli_reads():
     assert "[cpu|gpu|rpi]" in bench and "rpi4|rpi5" in bench
     text = CliRunner().invoke(main, ["formats"]).output
     assert all(name in text for name in FORMATS) and "--int8" in text
+
+
+def test_provenance_names_data_under_the_data_root_portably(monkeypatch, tmp_path):
+    from fer_edge import paths
+    from fer_edge.data.provenance import resolve_path
+
+    root = tmp_path / "data"
+    (root / "fer2013").mkdir(parents=True)
+    (root / "fer2013" / "fer2013.csv").write_text("emotion,pixels,Usage\n")
+    outside = tmp_path / "mine.csv"
+    outside.write_text("emotion,pixels,Usage\n")
+    monkeypatch.setenv(paths.ENV_DATA, str(root))
+    recorded = paths.portable_data_path(root / "fer2013" / "fer2013.csv")
+    assert recorded == "$FER_EDGE_DATA/fer2013/fer2013.csv"
+    assert paths.portable_data_path(root) == "$FER_EDGE_DATA"
+    assert paths.portable_data_path(outside) == str(outside.resolve())  # outside the root: stays absolute
+    moved = tmp_path / "moved"
+    (root).rename(moved)  # the same data on another machine, under another root
+    monkeypatch.setenv(paths.ENV_DATA, str(moved))
+    assert resolve_path(recorded, None) == moved / "fer2013" / "fer2013.csv"
+    monkeypatch.delenv(paths.ENV_DATA)
+    monkeypatch.setenv(paths.ENV_SHARED, "")  # no root at all: the error says what to set
+    monkeypatch.setattr(paths, "shared_root", lambda: None)
+    with pytest.raises(DataError, match=r"\$FER_EDGE_DATA/fer2013/fer2013.csv: no data root here; set FER_EDGE_DATA"):
+        resolve_path(recorded, None)

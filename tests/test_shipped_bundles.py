@@ -133,6 +133,27 @@ def test_live_default_model_is_the_shipped_tflite(monkeypatch):
     assert default_bundle() == shipped.shipped_bundle("tflite")
 
 
+def test_shipped_provenance_finds_fer2013_under_any_data_root(monkeypatch, tmp_path, fer2013_csv):
+    """The shipped manifests name FER2013 relative to the data root, so `bench` and `eval` find a user's copy."""
+    from fer_edge.bench.evalset import eval_faces
+    from fer_edge.data import names_data
+    from fer_edge.errors import DataError
+
+    root = tmp_path / "elsewhere"
+    (root / "fer2013").mkdir(parents=True)
+    (root / "fer2013" / "fer2013.csv.gz").symlink_to(fer2013_csv)
+    monkeypatch.setenv("FER_EDGE_DATA", str(root))
+    for folder in shipped.shipped_bundles().values():
+        prov = read_bundle(folder).manifest.provenance["data"]
+        assert prov["path"] == "$FER_EDGE_DATA/fer2013/fer2013.csv.gz"
+        assert names_data(prov, root / "fer2013" / "fer2013.csv.gz")
+    faces, what = eval_faces(read_bundle(shipped.shipped_bundle()).manifest, None, limit=20)
+    assert len(faces) == 20 and what == "fer2013.csv.gz {'split': 'test'} n=20"
+    monkeypatch.setenv("FER_EDGE_DATA", str(tmp_path / "empty"))
+    with pytest.raises(DataError, match=r"empty/fer2013/fer2013.csv.gz: evaluation data not found \(pass --data PATH\)"):
+        eval_faces(read_bundle(shipped.shipped_bundle()).manifest, None, limit=20)
+
+
 def test_lookup_errors(monkeypatch, tmp_path):
     with pytest.raises(ConfigError, match="keras"):
         shipped.bundle_dir("keras")

@@ -249,6 +249,7 @@ def test_jaffe_recipe(protocol, jaffe_dir, tmp_path):
     metrics = _assert_run(out, 1, ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"))
     prov = read_bundle(out).manifest.provenance
     assert metrics["summary"]["precision"] == "float32"  # a LOSO run's pooled summary names it too
+    assert prov["data"]["path"] == "$FER_EDGE_DATA/jaffe"  # under the data root: found again on any machine
     if protocol == "paper":
         assert "LEAKS" in prov["data"]["protocol"]
     else:

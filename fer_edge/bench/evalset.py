@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..bundle import Manifest
 from ..data import FaceDataset, load_dataset, names_data, provenance_data, provenance_dataset
+from ..data.provenance import resolve_path
 from ..errors import DataError
 from ..evaluation import select_faces
 
@@ -30,7 +31,7 @@ def eval_faces(manifest: Manifest | None, data: str | Path | None, limit: int | 
     """(the test faces the bundle's provenance names, or ``data`` with that selector; a description
     like "fer2013.csv.gz {'split': 'test'} n=3589")."""
     prov = provenance_data(manifest)
-    path = data or prov.get("path")
+    path = data or (resolve_path(prov["path"], None) if prov.get("path") else None)
     if not path:
         where = f"bundle {manifest.name!r}" if manifest else "this run"
         raise DataError(f"{where} names no evaluation data in its provenance; pass --data PATH")

@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..paths import expand_data_path
 from ..labels import label_set
 from .dataset import FaceDataset
 from .loader import load_dataset
 
 
 def resolve_path(path: str | Path, folder: Path | None) -> Path:
-    """``path`` as written in provenance; a relative one is looked up from the bundle ``folder`` upwards."""
-    p = Path(path)
+    """``path`` as written in provenance ("$FER_EDGE_DATA/..." is under this machine's data root); a relative
+    one is looked up from the bundle ``folder`` upwards."""
+    p = expand_data_path(path)
     if p.exists() or p.is_absolute() or folder is None:
         return p
     for base in (folder, *folder.parents):
@@ -36,8 +38,8 @@ def names_data(prov: dict[str, Any], data: str | Path | None) -> bool:
     if not data:
         return True
     try:
-        return Path(data).resolve() == Path(prov["path"]).resolve()
-    except (KeyError, TypeError):
+        return Path(data).resolve() == resolve_path(prov["path"], None).resolve()
+    except (KeyError, TypeError, DataError):
         return False
 
 

@@ -172,7 +172,7 @@ def build(recipe_data: dict[str, Any], train_part, selectors: dict[str, Any], la
         dist, mask = ferplus_distribution(vpath, _row_numbers(train_part.faces.sources), labels,
                                           train_part.faces.info.get("csv_rows"))
         target += wf * np.where(mask[:, None], dist, onehot)
-        used["ferplus"] = {"weight": wf, "votes": str(vpath), "sha256": sha256_file(vpath),
+        used["ferplus"] = {"weight": wf, "votes": paths.portable_data_path(vpath), "sha256": sha256_file(vpath),
                            "rows_with_votes": int(mask.sum()), "rows": int(len(mask))}
         log(f"FER+ votes ({vpath}): {int(mask.sum())} of {len(mask)} training faces, weight {wf}")
     if wd:

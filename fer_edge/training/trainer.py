@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import paths
 from ..atomic import write_json
 from ..bundle import MANIFEST, InputSpec, Manifest, write_bundle
 from ..data import FaceDataset, load_dataset
@@ -182,7 +183,7 @@ def _train(recipe, data_path, out: Path, kind, resume, log, limit, strategy, chi
             results.append((task, folder, json.loads((folder / "metrics.json").read_text())))
             continue
         log(f"{task.name}: train {len(task.train.y)}, val {len(task.val.y)}, test {len(task.test.y)}")
-        m = _run_task(recipe, task, spec, ds, str(Path(data_path).resolve()), kind, folder, seed, resume, strategy, log)
+        m = _run_task(recipe, task, spec, ds, paths.portable_data_path(data_path), kind, folder, seed, resume, strategy, log)
         results.append((task, folder, m))
     shutil.rmtree(copies_cache, ignore_errors=True)  # every task is finished: GBs no resume needs
     if chief_out is not None:
@@ -190,7 +191,7 @@ def _train(recipe, data_path, out: Path, kind, resume, log, limit, strategy, chi
         return {"role": "worker", "task": distribute.task_name(strategy), "chief_out": chief_out,
                 "epochs_run": sum(epochs)}
     if multi:
-        return _pool_folds(recipe, results, spec, ds, str(Path(data_path).resolve()), kind, out, seed, log)
+        return _pool_folds(recipe, results, spec, ds, paths.portable_data_path(data_path), kind, out, seed, log)
     return results[0][2]["summary"]
 
 
@@ -436,7 +437,6 @@ def _scored_faces(part, labels: list[str], spec: InputSpec) -> FaceDataset:
 
 def _cross(recipe, clf, log) -> dict[str, Any]:
     """Cross-dataset tests named in the recipe's [[eval.cross]] tables (name, path, kind, drop, test)."""
-    from .. import paths
     from ..evaluation import evaluate
 
     out = {}
@@ -451,7 +451,7 @@ def _cross(recipe, clf, log) -> dict[str, Any]:
             ds = ds.with_labels(tuple(n for n in ds.label_names if n not in drop))
         # test: a selector, e.g. {split = "test"}: FER2013's PrivateTest only
         out[c["name"]] = m = evaluate(clf, ds, c.get("test"))
-        m["path"], m["dropped"] = str(path), drop
+        m["path"], m["dropped"] = paths.portable_data_path(path), drop
         log(f"cross-dataset {c['name']}: accuracy {m['accuracy']:.4f} on {m['n']} images")
     return out
 
