@@ -377,7 +377,8 @@ def _progress(folder: Path) -> str | None:
     state = folder / "checkpoints" / "state.json"
     if state.is_file():
         s = json.loads(state.read_text())
-        return f"epoch {s['epoch']}/{s['total']}, best val {s['best_val_accuracy']:.2%}"
+        part = f" and {s['partial']['batches']} batches of epoch {s['epoch'] + 1}" if s.get("partial") else ""
+        return f"epoch {s['epoch']}/{s['total']}{part}, best val {s['best_val_accuracy']:.2%}"
     return None
 
 

@@ -18,16 +18,21 @@ def test_gathered_batches_equal_the_in_graph_ones(monkeypatch, seed, soft, weigh
     y = rng.random((203, 4)).astype(np.float32) if soft else rng.integers(0, 4, 203)
     w = rng.random(203).astype(np.float32) if weights else None
 
-    def batches():
-        ds = fitloop.dataset(x, y, w, 32, None, seed, (1 / 255, (0.5,)), 4, True)
+    def batches(skip=0):
+        ds = fitloop.dataset(x, y, w, 32, None, seed, (1 / 255, (0.5,)), 4, True, skip_batches=skip)
         return [tuple(t.numpy() for t in b) for b in ds]
 
-    in_graph = batches()
+    in_graph, in_graph_resumed = batches(), batches(skip=5)
     monkeypatch.setattr(fitloop, "IN_GRAPH_BYTES", 0)  # every array is "large" now
-    gathered = batches()
+    gathered, gathered_resumed = batches(), batches(skip=5)
     assert len(gathered) == len(in_graph) == 7  # 203 faces in batches of 32, the last one short
-    for a, b in zip(in_graph, gathered):
+    # an epoch resumed after its 5th batch gets exactly the batches that were left
+    assert len(in_graph_resumed) == len(gathered_resumed) == 2
+    for a, b in zip(in_graph + in_graph[5:], gathered + gathered_resumed):
         assert len(a) == len(b) == (3 if weights else 2)
+        for ta, tb in zip(a, b):
+            np.testing.assert_array_equal(ta, tb)
+    for a, b in zip(in_graph[5:], in_graph_resumed):
         for ta, tb in zip(a, b):
             np.testing.assert_array_equal(ta, tb)
     if seed is not None:  # shuffled: not the array's order
@@ -59,3 +64,65 @@ def test_offline_copies_are_kept_for_a_resume(tmp_path):
     assert not again.any() and np.array_equal(src, src2)
     other, _ = augment_copies(x, cfg, 3, seed=1, cache=tmp_path)  # another seed: another key, computed
     assert other.any() and len(list(tmp_path.glob("copies-*.npy"))) == 2
+
+
+def test_a_run_killed_inside_an_epoch_resumes_at_its_next_batch(tmp_path, monkeypatch):
+    """Mid-epoch checkpoints: a run stopped after batch 3 of its last epoch resumes at batch 4 and ends with
+    the weights and per-epoch training metrics of a run that was never stopped."""
+    import json
+
+    import keras
+
+    from fer_edge.training import fitloop
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (96, 6, 6, 1), dtype=np.uint8)
+    y = rng.integers(0, 3, 96)
+    recipe = {"train": {"epochs": 2, "batch_size": 8, "optimizer": "sgd", "lr": 0.05, "schedule": "cosine"}}
+
+    def model():
+        keras.utils.set_random_seed(0)
+        return keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(),
+                                 keras.layers.Dense(3, activation="softmax")])
+
+    def run(folder, resume, log=lambda s: None):
+        return fitloop.fit(model(), recipe, (x, y), (x[:16], y[:16]), folder / "checkpoints", (1 / 255, (0.5,)), 3,
+                           0, resume, log)
+
+    whole = run(tmp_path / "whole", False)
+
+    class Killed(Exception):
+        pass
+
+    real_save = fitloop.save_checkpoint
+
+    def save_then_die(ckdir, m, opt, state):
+        real_save(ckdir, m, opt, state)
+        if state.get("partial") and state["epoch"] == 1 and state["partial"]["batches"] == 3:
+            raise Killed
+
+    monkeypatch.setattr(fitloop, "MID_EPOCH_SECONDS", 0.0)  # a mid-epoch checkpoint after every batch
+    monkeypatch.setattr(fitloop, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        run(tmp_path / "cut", False)
+    monkeypatch.undo()  # the resumed run checkpoints as a real one: at the end of each epoch
+    ck = tmp_path / "cut" / "checkpoints"
+    state = json.loads((ck / "state.json").read_text())
+    assert (state["epoch"], state["partial"]["batches"], state["checkpoint"]) == (1, 3, "epoch-002-batch-000003")
+    assert [p.name for p in ck.glob("epoch-*")] == ["epoch-002-batch-000003"]  # only the newest is kept
+    lines: list[str] = []
+    resumed = run(tmp_path / "cut", True, lines.append)
+    assert "resuming epoch 2/2 after batch 3/12" in lines[0] and "epoch 2/2 from batch 4/12" in lines
+    assert "epoch 1/2" not in lines  # the finished epoch is not trained again
+    for name in ("whole", "cut"):  # both finished: the last epoch's checkpoint only
+        assert [p.name for p in (tmp_path / name / "checkpoints").glob("epoch-*")] == ["epoch-002"]
+    a, b = model(), model()
+    a.load_weights(tmp_path / "whole" / "checkpoints" / "epoch-002" / "model.weights.h5")
+    b.load_weights(ck / "epoch-002" / "model.weights.h5")
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+    assert [r["epoch"] for r in resumed] == [1, 2]
+    for ra, rb in zip(whole, resumed):  # epoch 2's loss and accuracy cover its 12 batches, not the last 9
+        assert rb["loss"] == pytest.approx(ra["loss"], rel=1e-4)
+        assert rb["accuracy"] == pytest.approx(ra["accuracy"], abs=1e-6)
+        assert rb["val_accuracy"] == pytest.approx(ra["val_accuracy"], abs=1e-6)

@@ -104,7 +104,8 @@ def test_table_from_run_folders(rp):
     ck = out / "cnn_m1" / "checkpoints"
     ck.mkdir(parents=True)
     (ck / "state.json").write_text(json.dumps({"epoch": 3, "total": 35, "best_val_accuracy": 0.61,
-                                               "history": [{"seconds": 60, "images_per_second": 300}] * 3}))
+                                               "history": [{"seconds": 60, "images_per_second": 300}] * 3,
+                                               "partial": {"batches": 120, "seconds": 20.0, "metrics": {}}}))
     (out / "cnn_m1.result.json").write_text(json.dumps({"status": "running", "pid": 1}))
     long_reason = "cannot load ResNet50 weights | " + "offline " * 100
     (out / "efficientnet_b0.result.json").write_text(json.dumps({"status": "failed", "reason": "x " + "b" * 600}))
@@ -120,7 +121,7 @@ def test_table_from_run_folders(rp):
     assert f"{2000 / n:.2%}" in done and "PrivateTest minus 187 train duplicates, n=2328" in done
     assert "0.11 h" in done and "| 300 |" in done  # 400 s of epochs; median of 200 and 400 images/s
     assert "67.99%" in done  # the earlier, reduced-budget number stays in its column
-    assert "epoch 3/35, best val 61.00%" in rows["cnn_m1"] and rp.NOT_YET in rows["cnn_m1"]
+    assert "epoch 3/35 and 120 batches of epoch 4, best val 61.00%" in rows["cnn_m1"] and rp.NOT_YET in rows["cnn_m1"]
     assert "failed: cannot load ResNet50 weights / offline" in rows["resnet50"]  # a "|" would split the cell
     assert "offline ... |" in rows["resnet50"] and len(rows["resnet50"]) < len(long_reason) + 600  # whole words, cut
     assert "failed: x " + "b" * 494 + " ... |" in rows["efficientnet_b0"]  # one long word: cut, not dropped

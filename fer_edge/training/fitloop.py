@@ -3,7 +3,10 @@
 A checkpoint is a folder ``checkpoints/epoch-NNN/`` (weights + optimizer variables),
 written with ``atomic_dir`` and then recorded in ``checkpoints/state.json`` (also atomic),
 so a kill -9 at any moment leaves the previous complete checkpoint in place and
-``--resume`` continues from the epoch after it.
+``--resume`` continues from the epoch after it. An epoch that runs longer than
+``MID_EPOCH_SECONDS`` also leaves ``checkpoints/epoch-NNN-batch-BBBBBB/`` every that many
+seconds: ``--resume`` then continues epoch NNN at batch BBBBBB + 1 (the epoch's batches are
+a fixed function of the seed and the epoch, so the skipped ones are exactly those trained).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from .models import set_trainable
 from .recipes import full_digest, training_digest
 
 STATE = "state.json"
+# A kill loses at most this much of a long epoch (one epoch of JAFFE's paper protocol: ~70 min on 2 cores).
+MID_EPOCH_SECONDS = 600.0
 
 
 # ---------------------------------------------------------------- optimizer / loss
@@ -119,11 +124,13 @@ def _gathered(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, order: np.ndar
 
 
 def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, scale, num_classes: int, smooth: bool,
-            share: Callable | None = None):
+            share: Callable | None = None, skip_batches: int = 0):
     """Batches of (pixels, targets[, sample weights]). ``y`` is int labels (one-hot here) or
     already a (N, K) float target distribution (soft targets: FER+ votes, teachers).
     ``share``: a transform of the raw global batches that keeps this worker's part of each
-    (``multiworker.replica_slices``), applied before the costly map."""
+    (``multiworker.replica_slices``), applied before the costly map.
+    ``skip_batches``: leave out the first batches (an epoch resumed from a mid-epoch checkpoint);
+    the rest are the same batches as without it."""
     import tensorflow as tf
 
     streamed = not isinstance(x, np.ndarray)  # a shard cache (data/shards.py) shuffles as it reads
@@ -132,6 +139,10 @@ def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, sca
     if order is not None and not by_index:
         x, y = x[order], y[order]
         w = None if w is None else w[order]
+    first = skip_batches * batch
+    if skip_batches and not streamed and not by_index:
+        x, y = x[first:], y[first:]
+        w = None if w is None else w[first:]
     soft = np.ndim(y) == 2
     scale_v, offset_v = scale
 
@@ -147,9 +158,9 @@ def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, sca
         return (xb, yb, *rest)
 
     if streamed:  # one shard in memory at a time: flat memory however large the dataset
-        ds = x.tf_dataset(y, w, batch, seed)
+        ds = x.tf_dataset(y, w, batch, seed).skip(skip_batches)
     elif by_index:
-        ds = _gathered(x, y, w, np.arange(len(x)) if order is None else order, batch)
+        ds = _gathered(x, y, w, (np.arange(len(x)) if order is None else order)[first:], batch)
     else:
         parts = (x, y) if w is None else (x, y, w)
         ds = tf.data.Dataset.from_tensor_slices(parts).batch(batch)
@@ -181,7 +192,10 @@ def read_state(ckdir: Path) -> dict[str, Any] | None:
 
 
 def save_checkpoint(ckdir: Path, model, optimizer, state: dict[str, Any]) -> None:
-    name = f"epoch-{state['epoch']:03d}"
+    """``state["epoch"]``: epochs finished; ``state["partial"]``, when present: the batches of the next
+    epoch trained since (a mid-epoch checkpoint)."""
+    part = state.get("partial")
+    name = f"epoch-{state['epoch'] + 1:03d}-batch-{part['batches']:06d}" if part else f"epoch-{state['epoch']:03d}"
     with atomic_dir(ckdir / name, overwrite=True) as tmp:
         model.save_weights(tmp / "model.weights.h5")
         np.savez(tmp / "optimizer.npz", *[np.asarray(v) for v in optimizer.variables])
@@ -204,6 +218,35 @@ def load_checkpoint(ckdir: Path, state: dict[str, Any], model, optimizer) -> Non
         )
     for var, val in zip(optimizer.variables, values):
         var.assign(val)
+
+
+def _mid_epoch_saver(every_s: float, save: Callable[[int, dict[str, Any]], None]):
+    """A Keras callback that calls ``save(batches done in this fit call, running logs)`` every ``every_s`` seconds."""
+    import keras
+
+    class MidEpochCheckpoint(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.last = time.time()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.time() - self.last >= every_s:
+                save(batch + 1, dict(logs or {}))
+                self.last = time.time()
+
+    return MidEpochCheckpoint()
+
+
+def _merge_partial(partial: dict[str, Any] | None, done: int, logs: dict[str, Any]) -> dict[str, float]:
+    """Running training metrics over a resumed epoch's batches: the checkpoint's (``partial``, over its
+    batches) and this call's (over ``done`` batches), weighted by batch count."""
+    before = int(partial["batches"]) if partial else 0
+    old = partial.get("metrics", {}) if partial else {}
+    out = {}
+    for k, v in logs.items():
+        if k.startswith("val_") or not isinstance(v, (int, float, np.floating, np.integer)):
+            continue
+        out[k] = (before * float(old[k]) + done * float(v)) / (before + done) if k in old else float(v)
+    return out
 
 
 def save_best(ckdir: Path, model) -> None:
@@ -281,7 +324,13 @@ def fit(
     if multi:  # the workers follow the chief's checkpoint
         start, best, since_best, finished = multiworker.from_chief(strategy, [start, best, since_best, finished])
         start, since_best, finished, best = int(start), int(since_best), bool(finished), float(best)
-    if state:
+    partial = state.get("partial") if state and not finished else None  # resuming inside epoch start + 1
+    if partial and multi:
+        raise ConfigError(f"{ckdir.parent}: this run stopped inside an epoch; resume it without multi-worker training")
+    if partial:
+        log(f"resuming epoch {start + 1}/{total} after batch {partial['batches']}/{steps} "
+            f"(mid-epoch checkpoint; best val accuracy so far {best:.4f})")
+    elif state:
         log(f"resuming after epoch {start}/{total} (best val accuracy so far {best:.4f})")
     if finished:
         log("run had already finished training; finishing its artifacts")
@@ -312,7 +361,7 @@ def fit(
                         loss=keras.losses.CategoricalCrossentropy(label_smoothing=smooth),
                         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
                     )
-            if state and epoch == start and epoch > s_start:
+            if state and epoch == start and (epoch > s_start or partial):
                 with strategy.scope() if strategy is not None else _null():  # optimizer slots are built here
                     load_checkpoint(ckdir, state, model, opt)  # mid-stage: restore weights + optimizer
             elif state and epoch == start:
@@ -325,21 +374,33 @@ def fit(
             n_train = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
             log(f"stage {si + 1}/{len(stages)}: trainable={stage.get('trainable', 'all')} "
                 f"({n_train:,} trainable params), epochs {s_start + 1}-{s_start + int(stage['epochs'])}")
-        t0 = time.time()
+        resumed = partial if epoch == start else None
+        skip = int(resumed["batches"]) if resumed else 0
+        t0 = time.time() - (float(resumed["seconds"]) if resumed else 0.0)
         train_y = train[1] if targets is None else targets
 
         def train_pipeline(share=None):
             return dataset(train[0], train_y, w_train, batch, augment, seed * 1000 + epoch, scale, num_classes, True,
-                           share)
+                           share, skip_batches=skip)
 
-        log(f"epoch {epoch + 1}/{total}")
+        def save_partial(done: int, logs: dict[str, Any]) -> None:
+            if chief and skip + done < steps:  # the epoch's own checkpoint follows its last batch
+                save_checkpoint(ckdir, model, opt, {
+                    "epoch": epoch, "total": total, "history": history, "best_val_accuracy": best,
+                    "since_best": since_best, "stopped_early": False, "recipe_sha256": recipe_hash,
+                    "partial": {"batches": skip + done, "seconds": round(time.time() - t0, 1),
+                                "metrics": _merge_partial(resumed, done, logs)}})
+
+        log(f"epoch {epoch + 1}/{total}" + (f" from batch {skip + 1}/{steps}" if skip else ""))
         if multi:
             row = loop.epoch(multiworker.distributed(strategy, train_pipeline), val_ds, epoch + 1)
             lr = multiworker.learning_rate(opt)
         else:
             h = model.fit(distribute.without_empty_replicas(train_pipeline(), strategy), validation_data=val_ds,
-                          epochs=epoch + 1, initial_epoch=epoch, verbose=verbose)
+                          epochs=epoch + 1, initial_epoch=epoch, verbose=verbose,
+                          callbacks=[_mid_epoch_saver(MID_EPOCH_SECONDS, save_partial)])
             row = {k: float(v[-1]) for k, v in h.history.items()}
+            row.update(_merge_partial(resumed, steps - skip, row))  # training metrics over the whole epoch
             lr = float(np.asarray(opt.learning_rate))
         secs = time.time() - t0
         # images/s: training images per wall-clock second of the whole epoch (validation pass included)
