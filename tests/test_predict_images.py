@@ -69,6 +69,19 @@ def test_whole_image_mode_on_fer2013_crops(peer_classifier, fer2013_test_images)
     assert labels.count("happy") >= 40  # the peer model is a real FER2013 classifier
 
 
+def test_cli_predict_hints_whole_image_for_face_crops(peer_bundle, fer2013_test_images, image_dir):
+    crops = [str(p) for p in sorted((fer2013_test_images / "happy").glob("*.jpg"))[:10]]
+    res = CliRunner().invoke(main, ["predict", *crops, "--model", str(peer_bundle), "--threads", "1", "--json"])
+    missed = json.loads(res.stdout)["counts"]["without_faces"]
+    assert res.exit_code == 0 and missed > 0, res.output  # the detector misses faces that fill a 48 px image
+    assert f"{missed} image(s) of 64 px or less without a detected face" in res.stderr
+    assert "add --whole-image" in res.stderr
+    res = CliRunner().invoke(main, ["predict", *crops, "--model", str(peer_bundle), "--threads", "1", "--whole-image"])
+    assert res.exit_code == 0 and "--whole-image" not in res.stderr
+    res = CliRunner().invoke(main, ["predict", str(image_dir), "--model", str(peer_bundle), "--threads", "1"])
+    assert "without a face" in res.stdout and "--whole-image" not in res.stderr  # a photo without a face: no hint
+
+
 def test_cli_predict_json_and_text(peer_bundle, image_dir, tmp_path):
     runner = CliRunner()
     res = runner.invoke(main, ["predict", str(image_dir / "KA.HA1.29.tiff"), str(image_dir / "broken.jpg"),
@@ -104,3 +117,69 @@ def test_collect_images_errors(tmp_path):
 
     with pytest.raises(DataError, match="no such file"):
         collect_images([tmp_path / "x.png"])
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(f.relative_to(folder)): f.read_bytes() for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+def test_cli_annotate_refuses_to_overwrite_inputs(peer_bundle, image_dir, monkeypatch):
+    # `cd d1; predict a.jpg --annotate .` and `predict d3 --annotate d3` replaced the user's originals.
+    before = _snapshot(image_dir)
+    runner = CliRunner()
+    monkeypatch.chdir(image_dir)
+    res = runner.invoke(main, ["predict", "KA.HA1.29.tiff", "--annotate", ".", "--model", str(peer_bundle)])
+    assert res.exit_code == 2, res.output
+    assert res.stderr == ("error: --annotate .: would overwrite input images (KA.HA1.29.tiff); "
+                          "choose another folder\n")
+    assert res.stdout == ""  # refused before any image is processed
+    res = runner.invoke(main, ["predict", str(image_dir), "--annotate", str(image_dir), "--json",
+                               "--model", str(peer_bundle)])
+    assert res.exit_code == 2 and res.stdout == "", res.output
+    first_input = image_dir / "KA.HA1.29.tiff"
+    assert res.stderr.startswith(f"error: --annotate {image_dir}: would overwrite input images ({first_input}, ")
+    assert _snapshot(image_dir) == before  # inputs untouched, no temp files left behind
+
+
+def test_annotate_gives_same_named_inputs_distinct_copies(peer_bundle, jaffe_dir, tmp_path):
+    # Two a.tiff from different folders were written to one ann/a.tiff, while the report listed it twice.
+    for folder, name in (("d1", "KA.HA1.29.tiff"), ("d2", "YM.AN1.61.tiff")):
+        (tmp_path / folder).mkdir()
+        shutil.copyfile(jaffe_dir / name, tmp_path / folder / "a.tiff")
+    ann = tmp_path / "ann"
+    res = CliRunner().invoke(main, ["predict", str(tmp_path / "d1" / "a.tiff"), str(tmp_path / "d2" / "a.tiff"),
+                                    "--annotate", str(ann), "--json", "--model", str(peer_bundle)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["annotated"] == [str(ann / "a.tiff"), str(ann / "a-2.tiff")]
+    assert [i["annotated"] for i in doc["images"]] == doc["annotated"]  # each copy traceable to its input
+    assert sorted(str(f) for f in ann.iterdir()) == sorted(doc["annotated"])
+    a1, a2 = (cv2.imread(p) for p in doc["annotated"])
+    assert a1.shape == a2.shape and (a1 != a2).any()  # two different faces, neither overwritten
+    # Scanned folders mirror their relative paths; a repeat of one gets the next free name.
+    res = CliRunner().invoke(main, ["predict", str(tmp_path / "d1"), str(tmp_path / "d2"),
+                                    "--annotate", str(tmp_path / "ann2"), "--model", str(peer_bundle)])
+    assert res.exit_code == 0, res.output
+    assert f"d2/a.tiff: 1 face -> {tmp_path / 'ann2' / 'a-2.tiff'}" in res.stdout
+
+
+def test_annotation_targets_never_share_a_file(tmp_path):
+    from fer_edge.live.predict import annotation_targets
+
+    # .pgm is written as .png, so x.pgm and x.png would otherwise meet on one copy; names differing only
+    # in case are one file on macOS / Windows.
+    found = [(tmp_path / n, Path(n)) for n in ("x.png", "x.pgm", "x-2.png", "X.PNG")]
+    for p, _ in found:
+        p.write_bytes(b"")
+    out = tmp_path / "out"
+    assert annotation_targets(found, out) == [out / "x.png", out / "x-2.png", out / "x-2-2.png", out / "X-3.PNG"]
+
+
+def test_annotate_folder_inside_scanned_folder_is_not_reread(peer_classifier, image_dir):
+    det = create_detector("yunet")
+    ann = image_dir / "ann"
+    first = predict_paths([image_dir], peer_classifier, det, annotate_dir=ann)
+    second = predict_paths([image_dir], peer_classifier, det, annotate_dir=ann)
+    assert len(first.images) == len(second.images) == 4 and len(second.annotated) == 4
+    assert [r.path for r in second.images] == [r.path for r in first.images]
+    assert not (ann / "ann").exists() and sorted(second.annotated) == sorted(first.annotated)

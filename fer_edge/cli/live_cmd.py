@@ -10,6 +10,7 @@ import click
 from ..bundle import TTA_MODES
 from ..errors import ConfigError
 
+SMALL_IMAGE_PX = 64  # at most this wide and high: probably a face crop, not a photo
 
 def _resolution(text: str) -> tuple[int, int]:
     try:
@@ -44,7 +45,8 @@ _score_opt = click.option("--face-threshold", "score_threshold", type=float, def
 @_score_opt
 @click.option("--whole-image", is_flag=True, help="Images are already face crops: classify each whole image.")
 @click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False), default=None,
-              help="Write annotated copies into this folder.")
+              help="Write annotated copies into this folder (never over an input image; "
+                   "a repeated file name gets -2, -3, ...).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def predict(images, model, backend, threads, tta, detector, score_threshold, whole_image, annotate_dir, as_json):
     """Label every face in IMAGE files or folders of images."""
@@ -58,7 +60,8 @@ def predict(images, model, backend, threads, tta, detector, score_threshold, who
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         for r in report.images:
-            click.echo(f"{r.path}: {len(r.faces)} face{'s' if len(r.faces) != 1 else ''}")
+            copy = f" -> {r.annotated}" if r.annotated else ""  # its name may differ from the input's (a-2.jpg)
+            click.echo(f"{r.path}: {len(r.faces)} face{'s' if len(r.faces) != 1 else ''}{copy}")
             for i, f in enumerate(r.faces, 1):
                 x, y, w, h = f["box"]
                 top = sorted(f["scores"].items(), key=lambda kv: -kv[1])[:3]
@@ -69,6 +72,10 @@ def predict(images, model, backend, threads, tta, detector, score_threshold, who
                    f"{counts['skipped']} skipped" + (f"; annotated copies in {annotate_dir}" if annotate_dir else ""))
     for path, why in report.skipped:
         click.echo(f"skipped {path}: {why}", err=True)
+    tiny = [r.path for r in report.images if not r.faces and max(r.size) <= SMALL_IMAGE_PX]
+    if det is not None and tiny:  # a detector finds no face in a face crop (FER2013 / CK+ images are 48 px)
+        click.echo(f"{len(tiny)} image(s) of {SMALL_IMAGE_PX} px or less without a detected face (e.g. {tiny[0]}): "
+                   "if they are face crops already, add --whole-image", err=True)
     if not report.images:
         raise ConfigError(f"none of the {len(report.skipped)} files could be read as an image")
 

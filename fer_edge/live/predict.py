@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from ..bundle import FaceSpec
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..face import Face, FaceDetector, crop_face
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+WRITE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}  # others are annotated as .png
 
 
 @dataclass
@@ -20,9 +21,11 @@ class ImageResult:
     path: str
     size: tuple[int, int]  # (width, height)
     faces: list[dict]  # {"box", "label", "score", "scores", "detector_score"}
+    annotated: str | None = None  # its annotated copy, when asked for
 
     def to_json(self) -> dict:
-        return {"path": self.path, "width": self.size[0], "height": self.size[1], "faces": self.faces}
+        doc = {"path": self.path, "width": self.size[0], "height": self.size[1], "faces": self.faces}
+        return doc | ({"annotated": self.annotated} if self.annotated else {})
 
 
 @dataclass
@@ -45,13 +48,17 @@ class PredictReport:
         }
 
 
-def collect_images(inputs: list[str | os.PathLike]) -> list[tuple[Path, Path]]:
-    """(image path, path relative to its input) for files and folders (recursively, sorted)."""
+def collect_images(inputs: list[str | os.PathLike], skip: str | os.PathLike | None = None) -> list[tuple[Path, Path]]:
+    """(image path, path relative to its input) for files and folders (recursively, sorted).
+    A ``skip`` folder inside a scanned folder is left out: it holds a previous run's annotated copies."""
     found: list[tuple[Path, Path]] = []
+    skip = Path(skip).resolve() if skip else None
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            inner_skip = skip if skip and p.resolve() in skip.parents else None
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+                           and not (inner_skip and _inside(f.parent, inner_skip)))
             if not files:
                 raise DataError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             found.extend((f, f.relative_to(p)) for f in files)
@@ -60,6 +67,36 @@ def collect_images(inputs: list[str | os.PathLike]) -> list[tuple[Path, Path]]:
         else:
             raise DataError(f"{p}: no such file or folder")
     return found
+
+
+def _inside(folder: Path, root: Path) -> bool:
+    folder = folder.resolve()
+    return folder == root or root in folder.parents
+
+
+def annotation_targets(found: list[tuple[Path, Path]], out_dir: Path) -> list[Path]:
+    """Where each image's annotated copy goes: its relative path under ``out_dir``; a name already given
+    to an earlier image gets -2, -3, ... (two inputs named a.jpg must not share one copy). Refuses, before
+    anything is written, a target that is one of the input images."""
+    taken: set[str] = set()
+    targets = []
+    for _, rel in found:
+        target = out_dir / rel
+        if target.suffix.lower() not in WRITE_SUFFIXES:
+            target = target.with_suffix(".png")
+        stem, n = target.stem, 1
+        while str(target).casefold() in taken:  # casefold: A.jpg and a.jpg are one file on macOS / Windows
+            n += 1
+            target = target.with_name(f"{stem}-{n}{target.suffix}")
+        taken.add(str(target).casefold())
+        targets.append(target)
+    inputs = {(s.st_dev, s.st_ino) for s in (path.stat() for path, _ in found)}  # os.path.samefile, for all at once
+    clobbered = [str(t) for t in targets if t.exists() and ((s := t.stat()).st_dev, s.st_ino) in inputs]
+    if clobbered:
+        more = f" and {len(clobbered) - 3} more" if len(clobbered) > 3 else ""
+        raise ConfigError(f"--annotate {out_dir}: would overwrite input images ({', '.join(clobbered[:3])}{more}); "
+                          "choose another folder")
+    return targets
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -84,8 +121,9 @@ def predict_paths(inputs: list[str | os.PathLike], classifier, detector: FaceDet
     spec = face_spec or getattr(getattr(classifier, "manifest", None), "face", None) or FaceSpec()
     labels = list(classifier.labels)
     report = PredictReport()
-    out_dir = Path(annotate_dir) if annotate_dir else None
-    for path, rel in collect_images(inputs):
+    found = collect_images(inputs, skip=annotate_dir)
+    targets = annotation_targets(found, Path(annotate_dir)) if annotate_dir else [None] * len(found)
+    for (path, _), target in zip(found, targets):
         try:
             rgb = read_rgb(path)
         except (DataError, OSError) as exc:
@@ -110,22 +148,19 @@ def predict_paths(inputs: list[str | os.PathLike], classifier, detector: FaceDet
                 "scores": {name: round(float(v), 4) for name, v in zip(labels, p)},
             })
             drawn.append(FaceResult(i + 1, f.box, labels[best], float(p[best]), p, crop, True))
-        report.images.append(ImageResult(str(path), (w, h), rows))
-        if out_dir is not None:
-            report.annotated.append(str(_write_annotated(out_dir / rel, draw(rgb.copy(), drawn))))
+        if target is not None:
+            _write_annotated(target, draw(rgb.copy(), drawn))
+            report.annotated.append(str(target))
+        report.images.append(ImageResult(str(path), (w, h), rows, str(target) if target else None))
     return report
 
 
-def _write_annotated(target: Path, rgb: np.ndarray) -> Path:
+def _write_annotated(target: Path, rgb: np.ndarray) -> None:
     import cv2
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    suffix = target.suffix.lower()
-    if suffix not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"):
-        target = target.with_suffix(".png")
     tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix}")
     if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):  # files are written as BGR
         tmp.unlink(missing_ok=True)
         raise DataError(f"{target}: could not write the annotated image")
     os.replace(tmp, target)
-    return target
