@@ -44,7 +44,7 @@ def cpu_report(tflite_bundles, tmp_path_factory):
                           metrics={"status": "failed_validation", "max_drop_pp": 1.0,  # as convert writes it
                                    "retention": {"accuracy_delta_pp": -3.25}})
     garbage = _variant(tflite_bundles["fp32"], d / "garbage", model_bytes=b"\x00" * 512)
-    paths = [str(tflite_bundles["fp32"]), str(tflite_bundles["int8"]), str(failed_val), str(garbage), str(d / "missing")]
+    paths = [str(tflite_bundles["fp32"]), str(tflite_bundles["int8"]), str(failed_val), str(garbage)]
     opts = BenchOptions(threads=1, warmup=3, runs=30, batch=8, limit=LIMIT, baselines=("mini-xception",),
                         peer_float=False)  # the Keras original costs a TensorFlow start; bench_cpu.py runs it
     return run_bench(paths, opts), paths
@@ -106,8 +106,6 @@ def test_statuses_failed_validation_and_failures(cpu_report):
     assert fv.latency is not None  # still measured, so the table shows what it would cost
     (garbage,) = _rows(report, paths[3])
     assert garbage.status == schema.FAILED and "cannot load" in garbage.error
-    (missing,) = _rows(report, paths[4])
-    assert missing.status == schema.FAILED and "no such bundle" in missing.error
 
 
 def test_peer_on_the_same_test_set(cpu_report, tflite_bundles):
@@ -199,6 +197,9 @@ def test_cli_json_and_outputs(tflite_bundles, tmp_path):
     assert sorted(r["threads"] for r in rows) == thread_counts(None, data["environments"]["host"]["cores"])
     assert all(r["status"] == "ok" and r["latency"]["p50_ms"] > 0 for r in rows)
     assert "tflite-int8" in res.stdout and "[1/" in res.stderr  # table on stdout, progress on stderr
+    # what accuracy was measured on, and why Δacc is '-' (no float row; convert's float number is for all 3,589)
+    assert "evaluation: fer2013.csv.gz {'split': 'test'} n=100" in res.stdout
+    assert "Δacc pt: no float row measured here" in res.stdout
     res = runner.invoke(cli, ["bench", str(tflite_bundles["int8"]), "--threads", "1", "--runs", "5", "--warmup", "1",
                               "--limit", "50", "--json", "-"])
     assert res.exit_code == 0 and json.loads(res.stdout)["results"][0]["eval_n"] == 50
@@ -212,5 +213,60 @@ def test_cli_user_errors(tflite_bundles):
     assert res.exit_code == 2 and "at least one BUNDLE" in res.stderr
     res = runner.invoke(cli, ["bench", str(tflite_bundles["int8"]), "--runs", "0"])
     assert res.exit_code == 2 and "--runs must be >= 1" in res.stderr
+    res = runner.invoke(cli, ["bench", str(tflite_bundles["int8"]), "--limit", "0"])
+    assert res.exit_code == 2 and "--limit must be >= 1, got 0" in res.stderr
+    res = runner.invoke(cli, ["bench", str(tflite_bundles["int8"]), "--kind", "fer2013"])
+    assert res.exit_code == 2 and "--kind names the reader of --data" in res.stderr
     res = runner.invoke(cli, ["bench", "--setup", "--device", "rpi", "--profile", "rpi5"])
     assert res.exit_code == 0 and "pip install numpy ai-edge-litert" in res.stdout and "Raspberry Pi 5" in res.stdout
+
+
+def test_cli_refuses_what_it_cannot_measure_before_writing_anything(tflite_bundles, tmp_path):
+    """A typo in a path, unreadable --data, an output that is a folder, or nothing but non-bundles: one
+    error line, exit 2, no report files (the measurement never starts)."""
+    runner = CliRunner()
+    outs = ["--json", str(tmp_path / "r.json"), "--md", str(tmp_path / "r.md")]
+    bundle = str(tflite_bundles["int8"])
+    text = tmp_path / "data.txt"
+    text.write_text("not a dataset\n")
+    (tmp_path / "not-a-bundle").mkdir()
+    (tmp_path / "a-folder").mkdir()
+    cases = [
+        ([bundle, str(tmp_path / "nope")], f"error: {tmp_path / 'nope'}: no such bundle or folder"),
+        ([bundle, "--data", str(tmp_path / "nope.csv")], f"error: --data {tmp_path / 'nope.csv'}: no such file or folder"),
+        ([bundle, "--data", str(text), "--runs", "2", "--warmup", "0"], f"--data {text}: cannot tell the dataset kind"),
+        ([str(tmp_path / "not-a-bundle")], "not-a-bundle"),
+        ([bundle, "--csv", str(tmp_path / "a-folder")], f"error: --csv {tmp_path / 'a-folder'}: is a folder; give the file"),
+    ]
+    for args, message in cases:
+        res = runner.invoke(cli, ["bench", *args, *outs])
+        assert res.exit_code == 2, (args, res.output, res.stderr)
+        assert message in res.stderr and "Traceback" not in res.output + res.stderr, (args, res.stderr)
+        assert res.stderr.strip().splitlines()[-1].startswith("error: "), res.stderr
+        assert not (tmp_path / "r.json").exists() and not (tmp_path / "r.md").exists(), args
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["data.txt"]
+
+
+def test_a_missing_runtime_is_not_measured_rather_than_failed(monkeypatch, tmp_path):
+    """A bundle whose runtime is not installed here (e.g. ONNX on a Pi's TFLite-only install) is not a broken
+    model: its row says `not measured` and what to install; the table says why accuracy cells are '-'."""
+    import sys
+
+    from fer_edge import shipped
+    from fer_edge.bench import core, worker
+
+    onnx = shipped.shipped_bundle("onnx")
+    np.save(tmp_path / "sample.npy", np.zeros((2, 48, 48), np.uint8))
+    spec = {"bundle": str(onnx), "backend": "onnxruntime", "threads": 1, "warmup": 0, "runs": 1, "batch": 2,
+            "sample": str(tmp_path / "sample.npy"), "device": "cpu"}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    assert worker.main([str(tmp_path / "spec.json"), str(tmp_path / "out.json")]) == 1
+    res = json.loads((tmp_path / "out.json").read_text())
+    assert res["not_installed"] and "pip install 'fer-edge[onnx]'" in res["error"]
+    monkeypatch.setattr(core, "_run_worker", lambda *a, **k: res)
+    report = run_bench([str(onnx)], BenchOptions(threads=1, warmup=0, runs=1, batch=2, limit=5))
+    rows = [r for r in report.results if r.backend == "onnxruntime"]
+    assert rows and all(r.status == schema.NOT_MEASURED and "onnxruntime" in r.error for r in rows)
+    table = rep.text_table(report)
+    assert "not measured: " in table and "evaluation: " not in table  # no row measured accuracy

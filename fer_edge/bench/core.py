@@ -42,6 +42,7 @@ class BenchOptions:
     runs: int = 200
     batch: int = 32
     data: str | None = None
+    kind: str | None = None  # the reader of --data (detected when None)
     limit: int | None = None
     baselines: tuple[str, ...] = ()
     peer_float: bool = True  # also run a peer's float original (Keras) when keras is installed
@@ -64,6 +65,12 @@ class BenchOptions:
                 raise ConfigError(f"{name} must be >= {low}, got {value}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {self.threads}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be >= 1, got {self.limit}")
+        if self.data and not Path(self.data).exists():
+            raise ConfigError(f"--data {self.data}: no such file or folder")
+        if self.kind and not self.data:
+            raise ConfigError("--kind names the reader of --data; give --data too")
         if self.tta and "rpi" in self.devices:  # the standalone Pi runner runs one view
             raise ConfigError("--tta is measured on cpu and gpu; the Raspberry Pi runner runs one view per face")
         if "rpi" in self.devices and not self.rpi_hosts():
@@ -85,7 +92,7 @@ class BenchOptions:
     def settings(self) -> dict[str, Any]:
         return {
             "devices": list(self.devices), "threads": self.threads, "warmup": self.warmup, "runs": self.runs,
-            "batch": self.batch, "data": self.data, "limit": self.limit, "baselines": list(self.baselines),
+            "batch": self.batch, "data": self.data, "kind": self.kind, "limit": self.limit, "baselines": list(self.baselines),
             "host": self.host, "port": self.port,
             "hosts": [dict(name=h.name, port=h.port, profile=h.profile) for h in self.hosts],
             "profile": self.profile if "rpi" in self.devices else None,
@@ -132,15 +139,18 @@ class Workspace:
             prov = provenance_data(manifest)
             if not prov and not self.options.data:
                 raise DataError(f"{target.path} names no evaluation data in its provenance; pass --data PATH")
-            key = eval_key(manifest, self.options.data, self.options.limit)
+            key = eval_key(manifest, self.options.data, self.options.limit, self.options.kind)
             if key not in self._sets:
-                faces, description = eval_faces(manifest, self.options.data, self.options.limit)
+                faces, description = eval_faces(manifest, self.options.data, self.options.limit, self.options.kind)
                 i = len(self._sets)
                 sample = self.root / f"sample{i}.npy"
                 np.save(sample, np.asarray(faces.images[: max(1, min(32, self.options.batch))]))
                 self._sets[key] = EvalFiles(faces, description, save_npz(faces, self.root / f"eval{i}.npz"), sample, "")
             return self._sets[key]
         except DataError as exc:
+            if self.options.data:  # the user's own --data must be readable: never a silent "-"
+                what = str(exc) if str(exc).startswith(str(self.options.data)) else f"{self.options.data}: {exc}"
+                raise DataError(f"--data {what}") from None
             sample = self.root / "sample-random.npy"
             if not sample.exists():
                 # No data: time on fixed random faces; accuracy is then not measured.
@@ -204,6 +214,9 @@ def _apply(row: BenchResult, res: dict[str, Any]) -> None:
 def run_bench(paths: list[str], options: BenchOptions, progress: Progress | None = None) -> BenchReport:
     """Measure ``paths`` (bundle folders, or folders of bundles) on ``options.devices``."""
     options.check()
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:  # a typo: said before anything is measured (a broken bundle gets a failed row instead)
+        raise ConfigError(f"{missing[0]}: no such bundle or folder")
     say = progress or (lambda msg: None)
     report = BenchReport(device=",".join(options.devices), settings=options.settings())
     report.environments["host"] = environment.capture()
@@ -219,6 +232,8 @@ def run_bench(paths: list[str], options: BenchOptions, progress: Progress | None
                 targets.append(t)
         if not targets:
             raise ConfigError("no bundles to benchmark")
+        if not any(t.ok for t in targets):  # nothing to measure: an error, not a table of failures
+            raise ConfigError("; ".join(t.error for t in targets))
         ws = Workspace(root, options)
         first_model = next((t for t in targets if t.ok and t.role == "model" and provenance_data(t.manifest)), None)
         for device in options.devices:
@@ -258,7 +273,8 @@ def _measure(t: Target, backend: str, device: str, threads: int | None, ws: Work
     res = _run_worker(spec, ws.root, index, options.worker_timeout, device)
     vfail = validation_failure(t.manifest)
     if not res.get("ok"):
-        return _row(t, backend, device, threads, status=schema.FAILED, error=res.get("error", "unknown error"))
+        status = schema.NOT_MEASURED if res.get("not_installed") else schema.FAILED  # no runtime here, not a bad model
+        return _row(t, backend, device, threads, status=status, error=res.get("error", "unknown error"))
     row = _row(t, backend, device, threads, status=schema.FAILED_VALIDATION if vfail else schema.OK, error=vfail,
                timing=environment.timing_label())  # 'emulated' under qemu: never a device timing
     _apply(row, res)

@@ -51,8 +51,26 @@ def text_table(report: BenchReport) -> str:
         out.append("")
         out += [f"{r.status}: {r.label}: {r.error}" for r in problems]
     out.append("")
-    out += environment_lines(report)
+    out += explanations(report) + environment_lines(report)
     return "\n".join(out)
+
+
+def explanations(report: BenchReport) -> list[str]:
+    """What the table's accuracy columns were measured on, and why a cell of them is '-'."""
+    lines = []
+    eval_sets = sorted({r.eval_set for r in report.results if r.eval_set})
+    if eval_sets:
+        lines.append("evaluation: " + "; ".join(eval_sets))
+    unmeasured: dict[str, int] = {}
+    for r in report.results:
+        for note in r.notes:
+            if note.startswith("accuracy not measured"):
+                unmeasured[note] = unmeasured.get(note, 0) + 1
+    lines += [f"{note} ({n} row{'s' if n > 1 else ''})" for note, n in unmeasured.items()]
+    if report.settings.get("limit") and any(r.accuracy is not None and r.accuracy_delta is None for r in report.results):
+        lines.append("Δacc pt: no float row measured here, and the float accuracy convert recorded is for the whole "
+                     "test split, not --limit's subset")
+    return lines
 
 
 def environment_lines(report: BenchReport) -> list[str]:
@@ -115,9 +133,9 @@ def to_markdown(report: BenchReport, title: str = "fer-edge bench") -> str:
         md += ["", "## GPU probe", ""]
         md += [f"- {p['key']}: {'available' if p['available'] else 'not available'}: {p['detail']}" for p in report.gpu_probe]
     md += ["", "## Environment", ""] + [f"- {line}" for line in environment_lines(report)]
-    eval_sets = sorted({r.eval_set for r in report.results if r.eval_set})
-    if eval_sets:
-        md += ["", "Evaluation: " + "; ".join(eval_sets)]
+    notes = explanations(report)
+    if notes:
+        md += ["", "## Accuracy", ""] + [f"- {line}" for line in notes]
     return "\n".join(md) + "\n"
 
 

@@ -77,7 +77,10 @@ def main(argv: list[str]) -> int:
 
         if not isinstance(exc, FerEdgeError):
             traceback.print_exc()
-        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}" if not isinstance(exc, FerEdgeError) else str(exc)}
+        from ..errors import MissingExtraError
+
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}" if not isinstance(exc, FerEdgeError) else str(exc),
+                  "not_installed": isinstance(exc, MissingExtraError)}
         code = 1
     out_path.write_text(json.dumps(result))
     return code

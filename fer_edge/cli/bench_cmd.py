@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+from pathlib import Path
 
 import click
 
@@ -10,6 +12,7 @@ from ..bench.baselines import BASELINES
 from ..bench.fleet import rpi_profiles
 from ..bench.profiles import DEVICES
 from ..bundle import TTA_MODES
+from ..data.loader import KINDS
 
 
 @click.command("bench")
@@ -27,6 +30,7 @@ from ..bundle import TTA_MODES
 @click.option("--runs", type=int, default=200, show_default=True, help="Timed single-image calls.")
 @click.option("--batch", type=int, default=32, show_default=True, help="Batch size for throughput.")
 @click.option("--data", type=click.Path(), help="Evaluation dataset (default: the one in each bundle's provenance).")
+@click.option("--kind", type=click.Choice(KINDS), default=None, help="Reader of --data (default: detected).")
 @click.option("--limit", type=int, help="Score on a fixed random subset of this many test images.")
 @click.option("--tta", type=click.Choice(TTA_MODES), default=None,
               help="Test-time augmentation for every row (default: each bundle's own); e2e latency and accuracy average the views.")
@@ -35,13 +39,13 @@ from ..bundle import TTA_MODES
 @click.option("--json", "json_out", type=click.Path(), help="Write the results JSON here ('-' for stdout).")
 @click.option("--csv", "csv_out", type=click.Path(), help="Write a CSV table here.")
 @click.option("--md", "md_out", type=click.Path(), help="Write a Markdown report here.")
-@click.option("--plot", "plot_out", type=click.Path(), help="Write the accuracy-vs-latency (Pareto) PNG here.")
+@click.option("--plot", "plot_out", type=click.Path(), help="Write the accuracy-vs-latency (Pareto) PNG here (needs matplotlib).")
 @click.option("--setup", is_flag=True, help="rpi: print the device install (with --host: perform it over SSH).")
 @click.option("--profile", default="rpi4", show_default=True, type=click.Choice(rpi_profiles()),
               help="rpi: device profile (devices/profiles).")
 @click.option("--remote-python", help="rpi: the device's Python (default: the profile's venv).")
 @click.option("--ssh-config", type=click.Path(), help="rpi: an ssh_config file to use instead of ~/.ssh/config.")
-def bench(bundles, devices, host_args, hosts_file, port, threads, warmup, runs, batch, data, limit, tta, baselines, json_out,
+def bench(bundles, devices, host_args, hosts_file, port, threads, warmup, runs, batch, data, kind, limit, tta, baselines, json_out,
           csv_out, md_out, plot_out, setup, profile, remote_python, ssh_config):
     """Measure BUNDLE... (bundle folders, or folders of bundles such as runs/edge/export).
 
@@ -79,11 +83,18 @@ def bench(bundles, devices, host_args, hosts_file, port, threads, warmup, runs, 
         return
     if not bundles and not baselines:
         raise ConfigError("give at least one BUNDLE (or --baseline)")
+    for flag, path in (("--json", json_out), ("--csv", csv_out), ("--md", md_out), ("--plot", plot_out)):
+        if path and path != "-" and Path(path).is_dir():  # found now, not after the whole run
+            raise ConfigError(f"{flag} {path}: is a folder; give the file to write")
+    if plot_out and importlib.util.find_spec("matplotlib") is None:  # before measuring, not after the whole run
+        from ..errors import MissingExtraError
+
+        raise MissingExtraError("--plot needs matplotlib, which is not installed; install with: pip install matplotlib")
     from ..bench.core import BenchOptions, run_bench
     from ..bench import report as rep
 
     options = BenchOptions(
-        devices=tuple(dict.fromkeys(devices)), threads=threads, warmup=warmup, runs=runs, batch=batch, data=data,
+        devices=tuple(dict.fromkeys(devices)), threads=threads, warmup=warmup, runs=runs, batch=batch, data=data, kind=kind,
         limit=limit, baselines=tuple(baselines), hosts=tuple(hosts), port=port, ssh_config=ssh_config, profile=profile,
         remote_python=remote_python, tta=tta,
     )
