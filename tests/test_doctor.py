@@ -79,6 +79,14 @@ def test_cli_json_and_quick_mode():
     assert out.startswith("[]") and "inference not run" in out
 
 
+def test_quick_mode_says_not_installed(monkeypatch):
+    real = probes.version
+    monkeypatch.setattr(probes, "version", lambda dist: None if dist == "tflite-runtime" else real(dist))
+    summary = _by_name(run_doctor(run_inference=False))["tflite"].summary
+    assert "tflite-runtime not installed" in summary and "None" not in summary, summary
+    assert f"numpy {real('numpy')}" in summary and "inference not run (--quick)" in summary
+
+
 def test_pi_with_tflite_runtime_built_for_numpy1_under_numpy2(tmp_path):
     """A Pi-like install: no ai-edge-litert, tflite-runtime 2.14 (built against NumPy 1.x), NumPy 2.
     Fake packages in front of the real ones make the real probe (a child process) meet that failure."""

@@ -64,6 +64,17 @@ def test_train_without_extras_leaves_no_run_folder(monkeypatch, tmp_path, fer201
     assert not out.exists()
 
 
+def test_train_without_pydantic_names_the_whole_extra(monkeypatch, tmp_path):
+    """The recipe schema needs pydantic: the check of the whole extra comes before the recipe is read."""
+    _uninstall(monkeypatch, "pydantic", "keras")
+    monkeypatch.delitem(sys.modules, "fer_edge.training.recipe_schema", raising=False)  # re-imported: meets pydantic
+    out = tmp_path / "run"
+    result, text = _run("train", "--recipe", "edge_plain44", "--data", tmp_path / "x", "--out", out)
+    assert result.exit_code == 2, text
+    assert "fer-edge train needs keras, pydantic, which are not installed" in text, text
+    assert "pip install 'fer-edge[train]'" in text and "Traceback" not in text and not out.exists()
+
+
 def test_cli_turns_a_late_optional_import_into_one_line(monkeypatch):
     @click.command()
     def boom():

@@ -174,6 +174,41 @@ def test_eval_errors(tmp_path, small_fer_csv):
         evaluate_model(junk, small_fer_csv)
 
 
+def test_eval_of_a_bundle_file_names_the_folder(tmp_path, monkeypatch):
+    """A model file of a bundle (or a bare .tflite/.onnx) is refused in one line before any data is read
+    or any extra is checked: a runtime-only install is not told to install TensorFlow."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from fer_edge.cli.main import main as cli
+    from fer_edge.shipped import shipped_bundles
+
+    for name in ("tensorflow", "keras"):  # as after `pip install .`
+        monkeypatch.setitem(sys.modules, name, None)
+    bundle = tmp_path / "tflite-int8"
+    shutil.copytree(shipped_bundles()["tflite"], bundle)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(bundle / "model.tflite", bare / "model.tflite")
+    (bare / "model.onnx").write_bytes(b"onnx")
+    data = tmp_path / "none.csv"  # never read
+
+    def run(path):
+        res = CliRunner().invoke(cli, ["eval", str(path), "--data", str(data)])
+        assert res.exit_code == 2 and res.stderr.startswith("error: "), res.output
+        assert len(res.stderr.strip().splitlines()) == 1 and "pip install" not in res.stderr, res.stderr
+        return res.stderr
+
+    for name in ("model.tflite", "retention.json"):
+        err = run(bundle / name)
+        assert "of the bundle" in err and f"fer-edge eval {bundle} " in err, err
+    assert "the model file of the bundle" in run(bundle / "model.tflite")
+    for name in ("model.tflite", "model.onnx"):
+        err = run(bare / name)
+        assert "without manifest.json" in err and "a bundle folder" in err and ".keras file" in err, err
+
+
 def test_resume_after_kill(small_fer_csv, tmp_path):
     """kill -9 during epoch 2; --resume continues at epoch 2 with epoch 1's history kept."""
     out = tmp_path / "run"

@@ -35,6 +35,10 @@ from ..training.recipes import PRECISIONS
 def train(recipe_name, data_path, out, kind, protocol, epochs, batch_size, lr, seed, weights, limit, precision, teachers,
           strategy, resume, overwrite, as_json):
     """Train a recipe into a run folder (model.keras + manifest.json + metrics, plots, report)."""
+    from ..errors import require_extras
+
+    # Before the recipe is read (its schema needs pydantic): one line naming every missing module.
+    require_extras(["train"], "fer-edge train")
     from ..training.recipes import load_recipe, with_overrides
     from ..training.trainer import train as run_train
 

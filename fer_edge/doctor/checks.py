@@ -273,9 +273,9 @@ def run_doctor(run_inference: bool = True) -> DoctorReport:
     if run_inference:
         checks.append(check_tflite(probes.version("numpy"), tflite_result, sysinfo["machine"]))
     else:
-        checks.append(Check("tflite", INFO, f"ai-edge-litert {probes.version('ai-edge-litert')}, tflite-runtime "
-                            f"{probes.version('tflite-runtime')}, numpy {probes.version('numpy')}: inference not run "
-                            "(--quick)"))
+        versions = ", ".join(f"{dist} {probes.version(dist) or 'not installed'}"
+                             for dist in ("ai-edge-litert", "tflite-runtime", "numpy"))
+        checks.append(Check("tflite", INFO, f"{versions}: inference not run (--quick)"))
     checks.append(check_optional_backend("onnxruntime", "onnxruntime", "onnxruntime", "onnx", bundles.get("onnx"),
                                          run_inference))
     checks.append(check_optional_backend("openvino", "openvino", "openvino", "openvino", bundles.get("openvino"),

@@ -12,6 +12,7 @@ from ..bundle import MANIFEST, InputSpec
 from ..data import load_dataset, names_data, provenance_data
 from ..errors import ConfigError, ModelError, require, require_extras
 from ..evaluation import evaluate, nameable, select_faces
+from ..formats import FORMATS
 from ..labels import FER7, canonical, label_set
 
 NORMS = {"none": (1.0, (0.0,)), "unit": (1 / 255.0, (0.0,)), "tanh": (2 / 255.0, (1.0,))}
@@ -31,6 +32,25 @@ def _load_keras(path: Path):
 PLAIN_FILE_OPTIONS = ("labels", "input_norm", "color", "interpolation")
 
 
+# Files that are only ever evaluated inside a bundle: its manifest states labels and preprocessing.
+BUNDLE_MODEL_SUFFIXES = tuple(dict.fromkeys(
+    suffix for fmt in FORMATS.values() if fmt.name != "keras"
+    for suffix in (fmt.suffix, *(Path(name).suffix for name in fmt.extra_files))))
+
+
+def _refuse_bundle_files(model_path: Path) -> None:
+    """A file given where its bundle folder was meant (or a bare .tflite/.onnx/OpenVINO file, which eval
+    cannot read without a manifest): one line saying what to pass instead, before any extra is checked."""
+    folder, suffix = model_path.parent, model_path.suffix.lower()
+    if (folder / MANIFEST).is_file():
+        what = "the model file" if suffix in (*BUNDLE_MODEL_SUFFIXES, ".keras") else "a file"
+        raise ModelError(f"{model_path}: {what} of the bundle {folder}, not a bundle; pass the bundle folder "
+                         f"(fer-edge eval {folder} --data ...)")
+    if suffix in BUNDLE_MODEL_SUFFIXES:
+        raise ModelError(f"{model_path}: a {model_path.suffix} file without {MANIFEST} beside it; fer-edge eval takes "
+                         f"a bundle folder ({MANIFEST} + model file, e.g. from fer-edge convert) or a plain .keras file")
+
+
 def _classifier(model_path: Path, labels, input_norm, color, interpolation):
     """(classifier, its Keras model or None (t-SNE needs one), the bundle's provenance["data"] or None)."""
     if model_path.is_dir() or model_path.name == MANIFEST:
@@ -46,6 +66,7 @@ def _classifier(model_path: Path, labels, input_norm, color, interpolation):
         return clf, getattr(clf.backend, "model", None), provenance_data(clf.manifest) or None
     if not model_path.is_file():
         raise ModelError(f"{model_path}: no such model file or bundle")
+    _refuse_bundle_files(model_path)
     require_extras(["train"], "fer-edge eval MODEL.keras")
     from ..runtime.keras_backend import keras_classifier
 
