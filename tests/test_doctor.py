@@ -36,7 +36,7 @@ def real_report():
 def test_real_environment(real_report):
     checks = _by_name(real_report)
     assert list(checks) == ["system", "cpu", "threads", "tflite", "onnxruntime", "openvino", "opencv",
-                            "face_detector", "shipped_models", "cameras"]
+                            "face_detector", "shipped_models", "evaluation_data", "cameras"]
     # The base install works here: TFLite ran the shipped int8 model with this numpy.
     tfl = checks["tflite"]
     assert tfl.status == OK, tfl
@@ -85,6 +85,18 @@ def test_quick_mode_says_not_installed(monkeypatch):
     summary = _by_name(run_doctor(run_inference=False))["tflite"].summary
     assert "tflite-runtime not installed" in summary and "None" not in summary, summary
     assert f"numpy {real('numpy')}" in summary and "inference not run (--quick)" in summary
+
+
+def test_evaluation_data_says_whether_bench_can_score_the_shipped_model(monkeypatch, tmp_path, fer2013_csv):
+    root = tmp_path / "data"
+    (root / "fer2013").mkdir(parents=True)
+    monkeypatch.setenv("FER_EDGE_DATA", str(root))
+    check = doc.check_evaluation_data(probes.evaluation_data())
+    assert check.status == "info" and f"data root {root} (from FER_EDGE_DATA)" in check.summary
+    assert "$FER_EDGE_DATA/fer2013/fer2013.csv.gz not found: bench of the shipped model measures speed only" in check.summary
+    (root / "fer2013" / "fer2013.csv.gz").symlink_to(fer2013_csv)
+    check = doc.check_evaluation_data(probes.evaluation_data())
+    assert check.status == OK and f"({root / 'fer2013' / 'fer2013.csv.gz'}): bench scores its accuracy" in check.summary
 
 
 def test_pi_with_tflite_runtime_built_for_numpy1_under_numpy2(tmp_path):

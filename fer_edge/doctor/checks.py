@@ -236,6 +236,17 @@ def check_shipped(rows: list[dict]) -> Check:
     return Check("shipped_models", OK, "sha256 verified: " + "; ".join(parts), None, {"bundles": rows})
 
 
+def check_evaluation_data(d: dict) -> Check:
+    """Datasets are optional on a device: without them bench measures speed, not accuracy."""
+    where = f"data root {d['data_root']} (from {d['source']})" if d.get("data_root") else "no data root"
+    if d.get("shipped_data_found"):
+        return Check("evaluation_data", OK, f"{where}; the shipped model's test set is there "
+                     f"({d['shipped_data_found']}): bench scores its accuracy", None, d)
+    named = d.get("shipped_data") or "its dataset"
+    return Check("evaluation_data", INFO, f"{where}; {named} not found: bench of the shipped model measures speed only "
+                 "(set FER_EDGE_DATA to the folder holding fer2013/fer2013.csv.gz, or pass --data)", None, d)
+
+
 def check_cameras(devices: list[dict], cam: dict, sysinfo: dict) -> Check:
     details = {"video_devices": devices, **cam}
     names = [f"{d['path']}{' (' + d['name'] + ')' if d.get('name') else ''}" for d in devices]
@@ -281,5 +292,6 @@ def run_doctor(run_inference: bool = True) -> DoctorReport:
     checks.append(check_optional_backend("openvino", "openvino", "openvino", "openvino", bundles.get("openvino"),
                                          run_inference))
     checks += [check_opencv(probes.opencv(), sysinfo["os"]), check_face_detector(probes.face_detectors()),
-               check_shipped(probes.shipped()), check_cameras(probes.video_devices(), probes.libcamera(), sysinfo)]
+               check_shipped(probes.shipped()), check_evaluation_data(probes.evaluation_data()),
+               check_cameras(probes.video_devices(), probes.libcamera(), sysinfo)]
     return DoctorReport(__version__, checks)

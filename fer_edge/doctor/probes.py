@@ -173,6 +173,30 @@ def shipped() -> list[dict[str, Any]]:
     return out
 
 
+def evaluation_data() -> dict[str, Any]:
+    """The data root, where it comes from, and whether the dataset the shipped model's provenance names is there
+    (bench and the model card score the shipped model on it)."""
+    from .. import paths
+    from ..data.provenance import resolve_path
+    from ..errors import DataError
+    from ..shipped import shipped_bundles
+
+    source = (paths.ENV_DATA if os.environ.get(paths.ENV_DATA) else paths.ENV_SHARED if os.environ.get(paths.ENV_SHARED)
+              else "a shared/ folder beside the working directory or the package")
+    root = paths.data_root()
+    out: dict[str, Any] = {"data_root": str(root) if root else None, "source": source if root else None}
+    bundles = shipped_bundles()
+    if bundles:
+        named = json.loads((next(iter(bundles.values())) / "manifest.json").read_text())
+        out["shipped_data"] = named.get("provenance", {}).get("data", {}).get("path")
+        try:
+            found = resolve_path(out["shipped_data"], None) if out["shipped_data"] else None
+        except DataError:
+            found = None
+        out["shipped_data_found"] = str(found) if found is not None and found.exists() else None
+    return out
+
+
 def face_detectors() -> dict[str, Any]:
     """The YuNet model file (weights folder) and whether OpenCV runs it on the shipped sample photo."""
     from ..face.detector import YUNET_FILE
