@@ -203,3 +203,18 @@ def test_eval_tta_overrides_the_bundle_views(small_fer_csv):
     want = evaluate(clf, load_dataset(small_fer_csv), {"split": "test"}, tta="flip")
     assert (flip["n"], flip["accuracy"], flip["macro_f1"]) == (want["n"], want["accuracy"], want["macro_f1"])
     assert _eval_json(SHIPPED_TFLITE, small_fer_csv)["tta"] == "none"
+
+
+def test_eval_text_names_its_selection_and_the_classes_left_out(ckplus_dir):
+    from fer_edge import shipped
+    from fer_edge.cli.main import main
+
+    bundle = str(shipped.shipped_bundle())
+    res = CliRunner().invoke(main, ["eval", bundle, "--data", str(ckplus_dir)])
+    assert res.exit_code == 0, res.output
+    # CK+'s contempt is not a FER2013 class: its faces are left out, and the line says so
+    assert f"{bundle} on {ckplus_dir} [all]: accuracy " in res.stdout
+    assert res.stdout.rstrip().endswith("; left out: contempt (not among the model's labels)")
+    res = CliRunner().invoke(main, ["eval", bundle, "--data", str(ckplus_dir), "--json"])
+    doc = json.loads(res.stdout)
+    assert doc["dropped_labels"] == ["contempt"] and doc["n"] == 927

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -186,8 +187,13 @@ def test_display_without_gui_support_says_use_headless(monkeypatch):
         raise cv2.error("The function is not implemented. Rebuild the library with GTK+ 2.x or Cocoa support")
 
     monkeypatch.setattr(cv2, "namedWindow", no_gui)  # what opencv-python-headless does
-    with pytest.raises(ConfigError, match="no GUI support.*--headless"):
+    with pytest.raises(ConfigError, match="no GUI support.*--serve 8080.*--headless"):
         Display()
+    monkeypatch.delenv("DISPLAY")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    if sys.platform.startswith("linux"):  # over SSH: the browser page is the way to watch it
+        with pytest.raises(ConfigError, match=r"no display found.*--serve 8080.*--headless"):
+            Display()
 
 
 def test_display_stops_on_q_and_on_a_closed_window(monkeypatch):

@@ -181,6 +181,8 @@ def test_default_bundle_until_one_ships(monkeypatch, tmp_path):
             default_bundle()
     monkeypatch.setenv("FER_EDGE_MODEL", str(tmp_path))
     assert default_bundle() == tmp_path
+    with pytest.raises(ModelError, match=rf"^\$FER_EDGE_MODEL: {tmp_path}"):  # names where the path came from
+        models.load_classifier(None)
 
 
 def test_cli_live_headless_jsonl(peer_bundle, video):

@@ -91,5 +91,9 @@ def eval_cmd(model, data_path, kind, split, protocol, labels, input_norm, color,
         click.echo(json.dumps(res["summary"], indent=2))
     else:
         s = res["summary"]
-        click.echo(f"{s['model']} on {s['data']} [{s['selection']}]: accuracy {s['accuracy']:.4f} "
-                   f"macro-F1 {s['macro_f1']:.4f} (n={s['n']})" + (f" -> {out}" if out else ""))
+        sel = s["selection"]
+        sel = ", ".join(f"{k} {v}" for k, v in sel.items()) if isinstance(sel, dict) else sel
+        dropped = (f"; left out: {', '.join(s['dropped_labels'])} (not among the model's labels)"
+                   if s["dropped_labels"] else "")
+        click.echo(f"{s['model']} on {s['data']} [{sel}]: accuracy {s['accuracy']:.4f} "
+                   f"macro-F1 {s['macro_f1']:.4f} (n={s['n']}){dropped}" + (f" -> {out}" if out else ""))

@@ -25,7 +25,13 @@ def load_classifier(model: str | os.PathLike | None, backend: str | None = None,
                     tta: str | None = None):
     """fer_edge.runtime.load on the given bundle (or the default one); built once per run.
     ``tta``: test-time views to average (default: the bundle's own)."""
+    from ..errors import ModelError
     from ..runtime import load
 
     path = Path(model) if model else default_bundle()
-    return load(path, backend=backend, threads=threads, tta=tta)
+    try:
+        return load(path, backend=backend, threads=threads, tta=tta)
+    except ModelError as exc:
+        if model or not os.environ.get(ENV_MODEL):
+            raise
+        raise ModelError(f"${ENV_MODEL}: {exc}") from None  # the user did not type this path: say where it came from

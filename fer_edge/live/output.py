@@ -19,13 +19,14 @@ def check_display() -> None:
     import cv2
 
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise ConfigError("no display found ($DISPLAY is not set); run with --headless for JSON lines "
-                          "(add --record out.mp4 to keep the annotated video)")
+        raise ConfigError("no display found ($DISPLAY is not set); run with --serve 8080 to watch it in a browser, "
+                          "or --headless for JSON lines (add --record out.mp4 to keep the annotated video)")
     try:
         cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
     except cv2.error as exc:
         raise ConfigError("this OpenCV build has no GUI support (opencv-python-headless?); "
-                          "run with --headless, or pip install opencv-python for a window") from exc
+                          "run with --serve 8080 (a browser page) or --headless, or pip install opencv-python "
+                          "for a window") from exc
 
 
 class Display:
