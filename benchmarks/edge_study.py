@@ -33,12 +33,16 @@ from fer_edge.atomic import write_json, write_text  # noqa: E402
 
 def _shown(path: str) -> str:
     """A path as a reader of the table types it from the checkout (../shared/..., runs/...), not this machine's."""
+    from fer_edge.errors import DataError
     from fer_edge.paths import expand_data_path
 
-    p = expand_data_path(path)
-    if p.is_absolute() and p.resolve().is_relative_to(REPO.parent):
-        return os.path.relpath(p.resolve(), REPO)
-    return path
+    try:
+        p = Path(os.path.abspath(expand_data_path(path)))  # "$FER_EDGE_DATA/...": this machine's file
+    except DataError:  # no data root here: the recorded text
+        return path
+    if p.is_relative_to(REPO.parent):
+        return os.path.relpath(p, REPO)
+    return str(p)
 
 
 def _command(prov: dict, run: Path) -> str:

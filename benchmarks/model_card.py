@@ -45,10 +45,11 @@ COMMAND = "python benchmarks/model_card.py --float {run}"
 def load_eval_sets(float_manifest) -> dict[str, Any]:
     """FER2013 test (the run's selector), CK+48 minus contempt, JAFFE; each as {"faces": FaceDataset, "info": ...}."""
     from fer_edge.data import load_dataset, select
+    from fer_edge.data.provenance import resolve_path
 
     prov = float_manifest.provenance.get("data", {})
-    fer_path = Path(prov.get("path", ""))
-    if not fer_path.is_file():
+    fer_path = resolve_path(prov["path"], None) if prov.get("path") else None  # "$FER_EDGE_DATA/..." on this machine
+    if fer_path is None or not fer_path.is_file():
         fer_path = paths.data_path("fer2013", "fer2013.csv.gz")
     fer = load_dataset(fer_path, "fer2013")
     selector = prov.get("test", {"split": "test"})

@@ -373,14 +373,19 @@ def _progress(folder: Path) -> str | None:
         text = f"{done} folds finished"
         if live:
             s = json.loads((live[-1] / "checkpoints" / "state.json").read_text())
-            text += f"; {live[-1].name} at epoch {s['epoch']}/{s['total']}"
+            text += f"; {live[-1].name} at {_epochs_done(s)}"
         return text
     state = folder / "checkpoints" / "state.json"
     if state.is_file():
         s = json.loads(state.read_text())
-        part = f" and {s['partial']['batches']} batches of epoch {s['epoch'] + 1}" if s.get("partial") else ""
-        return f"epoch {s['epoch']}/{s['total']}{part}, best val {s['best_val_accuracy']:.2%}"
+        return f"{_epochs_done(s)}, best val {s['best_val_accuracy']:.2%}"
     return None
+
+
+def _epochs_done(state: dict[str, Any]) -> str:
+    """'epoch 2/5' of a checkpoint state, '... and 300 batches of epoch 3' after a mid-epoch checkpoint."""
+    part = f" and {state['partial']['batches']} batches of epoch {state['epoch'] + 1}" if state.get("partial") else ""
+    return f"epoch {state['epoch']}/{state['total']}{part}"
 
 
 def _folder_record(key: str, out_root: Path, evaluate: bool) -> dict[str, Any]:

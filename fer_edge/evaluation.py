@@ -55,6 +55,14 @@ def select_faces(dataset: FaceDataset, selection: str | dict | None = None, prov
     return faces
 
 
+def split_selection(dataset: FaceDataset, split: str) -> dict[str, str] | None:
+    """{"split": split} on ``dataset``; None (every face) when it has no such role or split: CK+ and JAFFE
+    come without splits, so all of their faces are test data for a model trained elsewhere."""
+    if split in ("train", "val", "test") and split not in dataset.roles and split not in set(dataset.splits.tolist()):
+        return None
+    return {"split": split}
+
+
 def nameable(faces: FaceDataset, model_labels: Sequence[str]) -> tuple[FaceDataset, list[str]]:
     """``faces`` of the classes the model can name, and the classes left out (CK+ contempt has
     no FER2013 class)."""

@@ -52,11 +52,14 @@ def data_root() -> Path | None:
 def portable_data_path(path: str | Path) -> str:
     """``path`` as provenance records it: "$FER_EDGE_DATA/fer2013/fer2013.csv.gz" when it lies under the data
     root (a shipped or copied bundle then finds its dataset wherever that root is), else absolute."""
-    p = Path(path).resolve()
     root = data_root()
-    if root is not None and p.is_relative_to(root.resolve()):
-        return f"{DATA_ROOT_TOKEN}/{p.relative_to(root.resolve()).as_posix()}".rstrip("/.")
-    return str(p)
+    # as written first (a root of symlinks stays the root), then with every link resolved
+    for p, r in ((Path(os.path.abspath(path)), root and Path(os.path.abspath(root))),
+                 (Path(path).resolve(), root and root.resolve())):
+        if r is not None and p.is_relative_to(r):
+            rel = p.relative_to(r)
+            return DATA_ROOT_TOKEN if rel == Path(".") else f"{DATA_ROOT_TOKEN}/{rel.as_posix()}"
+    return str(Path(path).resolve())
 
 
 def expand_data_path(path: str | Path) -> Path:

@@ -26,6 +26,19 @@ def test_bench_reads_an_image_folder(fer2013_test_images):
     assert len(full) == 3589  # the folder's PrivateTest half: the test role of an image folder
 
 
+def test_bench_and_eval_score_all_of_a_dataset_without_splits(ckplus_dir):
+    # Regression: `bench --data ckplus48` applied the bundle's {'split': 'test'} to CK+ (it has none) and
+    # failed, where `eval` scores every face; both now ask evaluation.split_selection.
+    from fer_edge.bench.evalset import eval_faces
+    from fer_edge.evaluation import split_selection
+
+    m = _manifest({"path": "/elsewhere/fer2013.csv.gz", "kind": "fer2013", "test": {"split": "test"}})
+    faces, description = eval_faces(m, ckplus_dir, limit=None)
+    ck = load_dataset(ckplus_dir)
+    assert split_selection(ck, "test") is None and len(faces) == len(ck) == 981
+    assert description == f"{ckplus_dir.name} all n=981"
+
+
 def test_a_quick_runs_subset_reaches_bench_and_convert(fer2013_csv):
     # Regression: a run trained with --limit (a subset applied before the selectors) was scored by
     # convert and bench on the whole test split instead of the faces `train` reported on.

@@ -218,6 +218,10 @@ def test_provenance_names_data_under_the_data_root_portably(monkeypatch, tmp_pat
     assert recorded == "$FER_EDGE_DATA/fer2013/fer2013.csv"
     assert paths.portable_data_path(root) == "$FER_EDGE_DATA"
     assert paths.portable_data_path(outside) == str(outside.resolve())  # outside the root: stays absolute
+    (root / "linked.csv").symlink_to(outside)  # a data root of links: the link's place is what is recorded
+    assert paths.portable_data_path(root / "linked.csv") == "$FER_EDGE_DATA/linked.csv"
+    (root / "v1.").mkdir()
+    assert paths.portable_data_path(root / "v1.") == "$FER_EDGE_DATA/v1."
     moved = tmp_path / "moved"
     (root).rename(moved)  # the same data on another machine, under another root
     monkeypatch.setenv(paths.ENV_DATA, str(moved))

@@ -142,7 +142,7 @@ def test_edge_recipe_run_and_eval(small_fer_csv, tmp_path):
     import keras
 
     from fer_edge.data.dataset import select
-    from fer_edge.data import load_dataset
+    from fer_edge.data import provenance_dataset
     from fer_edge.training.evaluation_cmd import evaluate_model
     from fer_edge.training.trainer import train
 
@@ -151,9 +151,9 @@ def test_edge_recipe_run_and_eval(small_fer_csv, tmp_path):
     metrics = _assert_run(out, 2, ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"))
     assert summary["test_accuracy"] == metrics["test"]["accuracy"]
     m = read_bundle(out).manifest
-    # The convert helper's path: load_model + load_dataset(path, kind) + select(test selector).
+    # The convert helper's path: load_model + provenance_dataset (the dataset the provenance names) + select(test selector).
     model = keras.models.load_model(out / "model.keras")
-    ds = load_dataset(m.provenance["data"]["path"], m.provenance["data"]["kind"])
+    ds = provenance_dataset(m.provenance["data"])
     test = select(ds, m.provenance["data"]["test"])
     acc = float((model.predict(m.input.preprocess(test.images), verbose=0).argmax(1) == test.labels).mean())
     assert acc == pytest.approx(metrics["test"]["accuracy"], abs=1e-6)

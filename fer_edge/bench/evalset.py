@@ -10,7 +10,7 @@ from ..bundle import Manifest
 from ..data import FaceDataset, load_dataset, names_data, provenance_data, provenance_dataset
 from ..data.provenance import resolve_path
 from ..errors import DataError
-from ..evaluation import select_faces
+from ..evaluation import select_faces, split_selection
 
 DEFAULT_SELECTOR = {"split": "test"}
 
@@ -42,6 +42,9 @@ def eval_faces(manifest: Manifest | None, data: str | Path | None, limit: int | 
     if names_data(prov, data):
         # the bundle's own data: its quick-run subset and test selector, exactly as train reported
         faces = select_faces(provenance_dataset(prov), "test", prov, limit)
-    else:  # another dataset: the same test selector
-        faces = select_faces(load_dataset(path, kind), selector, limit=limit)
-    return faces, f"{Path(path).name} {selector} n={len(faces)}"
+    else:  # another dataset: the same test split (all of a dataset without splits: CK+, JAFFE)
+        other = load_dataset(path, kind)
+        if set(selector) == {"split"}:
+            selector = split_selection(other, selector["split"])
+        faces = select_faces(other, selector, limit=limit)
+    return faces, f"{Path(path).name} {selector or 'all'} n={len(faces)}"

@@ -11,7 +11,7 @@ from ..atomic import atomic_dir, write_json
 from ..bundle import MANIFEST, InputSpec
 from ..data import load_dataset, names_data, provenance_data
 from ..errors import ConfigError, ModelError, require, require_extras
-from ..evaluation import evaluate, nameable, select_faces
+from ..evaluation import evaluate, nameable, select_faces, split_selection
 from ..formats import FORMATS
 from ..labels import FER7, canonical, label_set
 
@@ -130,10 +130,7 @@ def evaluate_model(
     elif protocol == "all":
         selection = selector = None
     else:
-        split = split or "test"
-        selection = selector = {"split": split}
-        if split in ("train", "val", "test") and split not in ds.roles and split not in set(ds.splits.tolist()):
-            selection = selector = None  # datasets without splits (CK+, JAFFE): every image is test data
+        selection = selector = split_selection(ds, split or "test")
     m = evaluate(clf, ds, selection, provenance=prov)
     summary = {
         "model": str(model_path),

@@ -7,6 +7,7 @@ so a kill -9 at any moment leaves the previous complete checkpoint in place and
 ``MID_EPOCH_SECONDS`` also leaves ``checkpoints/epoch-NNN-batch-BBBBBB/`` every that many
 seconds: ``--resume`` then continues epoch NNN at batch BBBBBB + 1 (the epoch's batches are
 a fixed function of the seed and the epoch, so the skipped ones are exactly those trained).
+Multi-worker and multi-replica training checkpoint at epoch ends only.
 """
 
 from __future__ import annotations
@@ -123,6 +124,11 @@ def _gathered(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, order: np.ndar
     return tf.data.Dataset.from_tensor_slices(order).batch(batch).map(load)
 
 
+def epoch_order(n: int, seed: int) -> np.ndarray:
+    """The order of an epoch's ``n`` in-memory training faces (``dataset``'s shuffle)."""
+    return np.random.default_rng(seed).permutation(n)
+
+
 def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, scale, num_classes: int, smooth: bool,
             share: Callable | None = None, skip_batches: int = 0):
     """Batches of (pixels, targets[, sample weights]). ``y`` is int labels (one-hot here) or
@@ -135,7 +141,7 @@ def dataset(x, y, w, batch: int, augment: Callable | None, seed: int | None, sca
 
     streamed = not isinstance(x, np.ndarray)  # a shard cache (data/shards.py) shuffles as it reads
     by_index = not streamed and x.nbytes > IN_GRAPH_BYTES
-    order = np.random.default_rng(seed).permutation(len(x)) if seed is not None and not streamed else None
+    order = epoch_order(len(x), seed) if seed is not None and not streamed else None
     if order is not None and not by_index:
         x, y = x[order], y[order]
         w = None if w is None else w[order]
@@ -200,7 +206,7 @@ def save_checkpoint(ckdir: Path, model, optimizer, state: dict[str, Any]) -> Non
         model.save_weights(tmp / "model.weights.h5")
         np.savez(tmp / "optimizer.npz", *[np.asarray(v) for v in optimizer.variables])
     write_json(ckdir / STATE, {**state, "checkpoint": name})
-    for old in ckdir.glob("epoch-*"):  # keep only the newest
+    for old in [*ckdir.glob("epoch-*"), *ckdir.glob(".epoch-*")]:  # the newest only (and no temp of a killed save)
         if old.name != name and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)
 
@@ -236,16 +242,18 @@ def _mid_epoch_saver(every_s: float, save: Callable[[int, dict[str, Any]], None]
     return MidEpochCheckpoint()
 
 
-def _merge_partial(partial: dict[str, Any] | None, done: int, logs: dict[str, Any]) -> dict[str, float]:
-    """Running training metrics over a resumed epoch's batches: the checkpoint's (``partial``, over its
-    batches) and this call's (over ``done`` batches), weighted by batch count."""
-    before = int(partial["batches"]) if partial else 0
-    old = partial.get("metrics", {}) if partial else {}
+def _merge_partial(partial: dict[str, Any] | None, logs: dict[str, Any], faces: int) -> dict[str, float]:
+    """Training metrics over a resumed epoch: the checkpoint's (``partial``: over its first batches) and
+    this call's running ``logs`` (over ``faces`` faces), combined as Keras averages them over an epoch: by
+    faces (the loss: batch means weighted by batch size, sample weights inside; compiled metrics: unweighted)."""
     out = {}
     for k, v in logs.items():
         if k.startswith("val_") or not isinstance(v, (int, float, np.floating, np.integer)):
             continue
-        out[k] = (before * float(old[k]) + done * float(v)) / (before + done) if k in old else float(v)
+        if partial and k in partial["metrics"]:
+            out[k] = (partial["faces"] * float(partial["metrics"][k]) + faces * float(v)) / (partial["faces"] + faces)
+        else:
+            out[k] = float(v)
     return out
 
 
@@ -321,12 +329,21 @@ def fit(
     best = float(state["best_val_accuracy"]) if state else -1.0
     since_best = int(state.get("since_best", 0)) if state else 0
     finished = bool(state) and (bool(state.get("stopped_early")) or start >= total)
-    if multi:  # the workers follow the chief's checkpoint
-        start, best, since_best, finished = multiworker.from_chief(strategy, [start, best, since_best, finished])
-        start, since_best, finished, best = int(start), int(since_best), bool(finished), float(best)
     partial = state.get("partial") if state and not finished else None  # resuming inside epoch start + 1
-    if partial and multi:
-        raise ConfigError(f"{ckdir.parent}: this run stopped inside an epoch; resume it without multi-worker training")
+    if multi:  # the workers follow the chief's checkpoint
+        start, best, since_best, finished, inside = multiworker.from_chief(
+            strategy, [start, best, since_best, finished, bool(partial)])
+        start, since_best, finished, best = int(start), int(since_best), bool(finished), float(best)
+        if bool(inside):  # every process stops here, not only the chief
+            raise ConfigError(f"{ckdir.parent}: this run stopped inside an epoch; resume it without multi-worker "
+                              "training")
+    n_faces = len(train[0])
+    if partial and (partial.get("steps"), partial.get("n")) != (steps, n_faces):
+        raise ConfigError(f"{ckdir / STATE}: the run stopped after batch {partial['batches']} of {partial.get('steps')} "
+                          f"({partial.get('n')} faces) in epoch {start + 1}; this command gives {steps} batches of "
+                          f"{n_faces} faces: resume with the same --data and --limit, or --overwrite to start again")
+    # Mid-epoch checkpoints only where the epoch's batches are a fixed list (no replica drops a short last batch).
+    mid_epoch = not multi and distribute.replicas(strategy) == 1
     if partial:
         log(f"resuming epoch {start + 1}/{total} after batch {partial['batches']}/{steps} "
             f"(mid-epoch checkpoint; best val accuracy so far {best:.4f})")
@@ -379,6 +396,10 @@ def fit(
         t0 = time.time() - (float(resumed["seconds"]) if resumed else 0.0)
         train_y = train[1] if targets is None else targets
 
+        def faces_in(first: int, last: int) -> int:
+            """Faces in batches first..last-1 of this epoch (only the last batch may be short)."""
+            return min(last * batch, n_faces) - first * batch
+
         def train_pipeline(share=None):
             return dataset(train[0], train_y, w_train, batch, augment, seed * 1000 + epoch, scale, num_classes, True,
                            share, skip_batches=skip)
@@ -388,8 +409,9 @@ def fit(
                 save_checkpoint(ckdir, model, opt, {
                     "epoch": epoch, "total": total, "history": history, "best_val_accuracy": best,
                     "since_best": since_best, "stopped_early": False, "recipe_sha256": recipe_hash,
-                    "partial": {"batches": skip + done, "seconds": round(time.time() - t0, 1),
-                                "metrics": _merge_partial(resumed, done, logs)}})
+                    "partial": {"batches": skip + done, "steps": steps, "n": n_faces, "faces": faces_in(0, skip + done),
+                                "seconds": round(time.time() - t0, 1),
+                                "metrics": _merge_partial(resumed, logs, faces_in(skip, skip + done))}})
 
         log(f"epoch {epoch + 1}/{total}" + (f" from batch {skip + 1}/{steps}" if skip else ""))
         if multi:
@@ -398,14 +420,14 @@ def fit(
         else:
             h = model.fit(distribute.without_empty_replicas(train_pipeline(), strategy), validation_data=val_ds,
                           epochs=epoch + 1, initial_epoch=epoch, verbose=verbose,
-                          callbacks=[_mid_epoch_saver(MID_EPOCH_SECONDS, save_partial)])
+                          callbacks=[_mid_epoch_saver(MID_EPOCH_SECONDS, save_partial)] if mid_epoch else None)
             row = {k: float(v[-1]) for k, v in h.history.items()}
-            row.update(_merge_partial(resumed, steps - skip, row))  # training metrics over the whole epoch
+            row.update(_merge_partial(resumed, row, faces_in(skip, steps)))  # training metrics over the whole epoch
             lr = float(np.asarray(opt.learning_rate))
         secs = time.time() - t0
         # images/s: training images per wall-clock second of the whole epoch (validation pass included)
         row = {"epoch": epoch + 1, "stage": si + 1, **row, "lr": lr, "seconds": round(secs, 1),
-               "images_per_second": round(len(train[0]) / secs, 1)}
+               "images_per_second": round(n_faces / secs, 1)}
         history.append(row)
         improved = row.get("val_accuracy", 0.0) > best
         if improved:
