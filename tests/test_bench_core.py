@@ -185,7 +185,7 @@ def test_interleaved_timing_pairs_rounds():
     assert out["latency"]["slow"]["p50_ms"] >= 0.5
 
 
-def test_cli_json_and_outputs(tflite_bundles, tmp_path):
+def test_cli_json_and_outputs(tflite_bundles, tmp_path, ckplus_dir):
     runner = CliRunner()
     args = ["bench", str(tflite_bundles["int8"]), "--runs", "10", "--warmup", "2", "--batch", "4", "--limit", "100",
             "--json", str(tmp_path / "b.json"), "--md", str(tmp_path / "b.md"), "--csv", str(tmp_path / "b.csv")]
@@ -199,10 +199,23 @@ def test_cli_json_and_outputs(tflite_bundles, tmp_path):
     assert "tflite-int8" in res.stdout and "[1/" in res.stderr  # table on stdout, progress on stderr
     # what accuracy was measured on, and why Δacc is '-' (no float row; convert's float number is for all 3,589)
     assert "evaluation: fer2013.csv.gz {'split': 'test'} n=100" in res.stdout
-    assert "Δacc pt: no float row measured here" in res.stdout
+    assert "Δacc pt '-': no float model of that bundle was measured here" in res.stdout
     res = runner.invoke(cli, ["bench", str(tflite_bundles["int8"]), "--threads", "1", "--runs", "5", "--warmup", "1",
                               "--limit", "50", "--json", "-"])
     assert res.exit_code == 0 and json.loads(res.stdout)["results"][0]["eval_n"] == 50
+    # convert's recorded float accuracy is the reference for the bundle's whole test split only: not on another
+    # dataset (CK+ here, scored whole)
+    recorded = _variant(tflite_bundles["int8"], tmp_path / "with-reference",
+                        metrics={"retention": {"reference_accuracy": 0.5, "reference_macro_f1": 0.4}})
+    for data, n in ((None, 3589), (ckplus_dir, 927)):
+        res = runner.invoke(cli, ["bench", str(recorded), "--threads", "1", "--runs", "5", "--warmup", "1", "--json", "-",
+                                  *(["--data", str(data)] if data else [])])
+        (row,) = json.loads(res.stdout)["results"]
+        assert res.exit_code == 0 and row["eval_n"] == n and row["accuracy"] > 0
+        if data is None:
+            assert row["accuracy_delta"] == pytest.approx(row["accuracy"] - 0.5)
+        else:
+            assert row["accuracy_delta"] is None
 
 
 def test_cli_user_errors(tflite_bundles):

@@ -22,7 +22,7 @@ from ..data import FaceDataset, save_npz
 from ..errors import ConfigError, DataError
 from ..runtime.backends import BACKENDS
 from . import environment, schema
-from ..data import provenance_data
+from ..data import names_data, provenance_data
 from .evalset import eval_faces, eval_key
 from .profiles import DEVICES
 from .schema import BenchReport, BenchResult, Latency
@@ -253,7 +253,10 @@ def run_bench(paths: list[str], options: BenchOptions, progress: Progress | None
                 report.results += rows
                 report.environments.update(envs)
     report.environments["host"]["load_average_end"] = environment.capture()["load_average"]
-    add_deltas(report.results, {str(t.path): t.manifest for t in targets if t.ok} if options.limit is None else {})
+    # convert's recorded float accuracy is for the bundle's whole test split: a reference only when that was scored
+    recorded = {str(t.path): t.manifest for t in targets
+                if t.ok and options.limit is None and names_data(provenance_data(t.manifest), options.data)}
+    add_deltas(report.results, recorded)
     return report
 
 

@@ -67,9 +67,9 @@ def explanations(report: BenchReport) -> list[str]:
             if note.startswith("accuracy not measured"):
                 unmeasured[note] = unmeasured.get(note, 0) + 1
     lines += [f"{note} ({n} row{'s' if n > 1 else ''})" for note, n in unmeasured.items()]
-    if report.settings.get("limit") and any(r.accuracy is not None and r.accuracy_delta is None for r in report.results):
-        lines.append("Δacc pt: no float row measured here, and the float accuracy convert recorded is for the whole "
-                     "test split, not --limit's subset")
+    if any(r.accuracy is not None and r.accuracy_delta is None for r in report.results):
+        lines.append("Δacc pt '-': no float model of that bundle was measured here (the float accuracy convert "
+                     "recorded counts only for the bundle's own whole test split, not --limit / --data faces)")
     return lines
 
 
