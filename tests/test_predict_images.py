@@ -183,3 +183,11 @@ def test_annotate_folder_inside_scanned_folder_is_not_reread(peer_classifier, im
     assert len(first.images) == len(second.images) == 4 and len(second.annotated) == 4
     assert [r.path for r in second.images] == [r.path for r in first.images]
     assert not (ann / "ann").exists() and sorted(second.annotated) == sorted(first.annotated)
+
+
+def test_cli_says_it_left_out_an_annotate_folder_inside_the_scanned_one(peer_bundle, image_dir):
+    args = ["predict", str(image_dir), "--model", str(peer_bundle), "--threads", "1", "--annotate"]
+    res = CliRunner().invoke(main, [*args, str(image_dir / "ann")])
+    assert res.exit_code == 0 and f"left out {image_dir / 'ann'}: the --annotate folder" in res.stderr, res.output
+    res = CliRunner().invoke(main, [*args, str(image_dir.parent / "elsewhere")])
+    assert res.exit_code == 0 and "left out" not in res.stderr
