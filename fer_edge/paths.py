@@ -49,6 +49,15 @@ def data_root() -> Path | None:
     return root / "data" if root else None
 
 
+def data_root_source() -> str | None:
+    """Where ``data_root()`` comes from (None when there is no data root)."""
+    if os.environ.get(ENV_DATA):
+        return ENV_DATA
+    if data_root() is None:
+        return None
+    return ENV_SHARED if os.environ.get(ENV_SHARED) else "a shared/ folder beside the working directory or the package"
+
+
 def portable_data_path(path: str | Path) -> str:
     """``path`` as provenance records it: "$FER_EDGE_DATA/fer2013/fer2013.csv.gz" when it lies under the data
     root (a shipped or copied bundle then finds its dataset wherever that root is), else absolute."""

@@ -181,10 +181,8 @@ def evaluation_data() -> dict[str, Any]:
     from ..errors import DataError
     from ..shipped import shipped_bundles
 
-    source = (paths.ENV_DATA if os.environ.get(paths.ENV_DATA) else paths.ENV_SHARED if os.environ.get(paths.ENV_SHARED)
-              else "a shared/ folder beside the working directory or the package")
     root = paths.data_root()
-    out: dict[str, Any] = {"data_root": str(root) if root else None, "source": source if root else None}
+    out: dict[str, Any] = {"data_root": str(root) if root else None, "source": paths.data_root_source()}
     bundles = shipped_bundles()
     if bundles:
         named = json.loads((next(iter(bundles.values())) / "manifest.json").read_text())
