@@ -102,7 +102,7 @@ _JAFFE_AUG = "augmentation strengths ours (rotation 15, stretch/zoom/shift 0.1: 
 _JAFFE_DEV = {"protocol": "paper", "changes": {"copies": 30}, "epochs": 3,
               "budget": "paper split, 30 copies/image, 3 epochs, 224 px",
               "mark": "reduced", "claim": "-",
-              "why": "a deviation check (the same short budget for the four lr x input-scaling settings), not a result; "
+              "why": "a deviation check (the same short budget for each lr x input-scaling x BatchNorm setting), not a result; "
                      "scored on the paper's split, which LEAKS (copies of one image on both sides): it compares "
                      "the settings, it does not estimate accuracy on new people"}
 _JAFFE_224 = {"input": {"size": [224, 224]}, "train": dict(BF16)}  # the jaffe_dev_* checks, as they ran
@@ -124,6 +124,14 @@ RUNS: dict[str, Row] = {
     "cnn_m3_k2_lr001": Row(f"{_CNN}: Model 3, lr 0.001, 2x2", "custom_cnn_fer4_k2", FER, 35,
                            "35 epochs, early stopping", "paper's", _CNN_WHY, "77.3% (Table 1)",
                            edits={"train": {**BF16, "lr": 0.001}}, leak_free="dedup", claim_test=(0.773, 128)),
+    "cnn_m3_k3_lr003_f32": Row("  precision check: the same Model 3, lr 0.003, 3x3 in float32 (the row above ran in "
+                               "mixed_bfloat16; the other grid cells ran in float32)", "custom_cnn_fer4", FER, 35,
+                               "35 epochs, early stopping", "paper's",
+                               _CNN_WHY.replace("mixed_bfloat16 where the CPU has it (see the wall-time column), ", "")
+                               + "; float32 as the paper, on any CPU: measures what mixed_bfloat16 changes in accuracy",
+                               "78.9% (Table 1)",
+                               edits={"train": {"precision": "float32"}}, leak_free="dedup", claim_test=(0.789, 128),
+                               paper_f1=_F1),
     "cnn_m1": Row(f"{_CNN}: Model 1 (3 conv + 2 dense; paper 605,060 params, ours 610,004), lr 0.003",
                   "custom_cnn_fer4_model1", FER, 35, "35 epochs, early stopping", "paper's",
                   _CNN_WHY + "; Table 1's lr/kernel grid is Model 3's only", "about 67.19%",
@@ -170,12 +178,12 @@ RUNS: dict[str, Row] = {
                        "patience 2", "reduced",
                        "paper's augmentation size and input; epochs: the paper's count is not in the text available "
                        "here; one epoch of the 64,354 training copies takes ~33 min at the ~33 img/s the jaffe_dev rows "
-                       "measured at 224 px (AVX512-BF16 Intel) and ~70 min at the 14-16 img/s of jaffe_loso's first "
-                       "fold (224 px, float32, AVX2 AMD EPYC), so at most 5 (~2.7-6 h, resumed across sessions "
+                       "measured at 224 px (AVX512-BF16 Intel) and ~90 min at the 12 img/s median of jaffe_loso's "
+                       "folds (224 px, float32, AVX2 AMD EPYC), so at most 5 (~2.7-7.5 h, resumed across sessions "
                        "from a checkpoint written every 10 minutes), and "
-                       "the leaky split saturates early (jaffe_dev_norm, "
-                       "this row's settings: 97.97% after 3 epochs of 30 copies); ours: lr 1e-4 (the jaffe_dev_* rows: the paper's 1e-3 collapses to "
-                       "one class; its raw 0..255 input is kept), "
+                       "the leaky split saturates early (jaffe_dev_norm, this row's lr and raw input in bfloat16: "
+                       "97.97% after 3 epochs of 30 copies); ours: lr 1e-4 (the jaffe_dev_* rows: the paper's 1e-3 "
+                       "collapses to one class; its raw 0..255 input is kept), "
                        + _JAFFE_AUG + "; float32 as the paper (bfloat16 does not speed MobileNetV2 up here)",
                        "85.54%", protocol="paper", changes={"copies": 373},
                        edits={**_JAFFE_224_F32, "train": {"early_stopping_patience": 2}}, leak_free="row:jaffe_loso"),
@@ -196,6 +204,13 @@ RUNS: dict[str, Row] = {
                         **_JAFFE_DEV),
     "jaffe_dev_norm": Row("  deviation check: lr 1e-4 with raw 0..255 input", "jaffe_mobilenetv2", "jaffe",
                           edits={**_JAFFE_224, "model": {"normalize": "none"}}, **_JAFFE_DEV),
+    "jaffe_dev_bn": Row("  deviation check: lr 1e-4 with raw 0..255 input, BatchNorm trained (batch statistics, "
+                        "as Keras fine-tuning does)", "jaffe_mobilenetv2", "jaffe",
+                        edits={**_JAFFE_224, "model": {"normalize": "none", "freeze_bn": False}}, **_JAFFE_DEV),
+    "jaffe_dev_paper_bn": Row("  deviation check: the paper's settings with BatchNorm trained (Adam lr 1e-3, raw "
+                              "0..255 input, batch statistics)", "jaffe_mobilenetv2", "jaffe",
+                              edits={**_JAFFE_224, "train": {**BF16, "lr": 0.001},
+                                     "model": {"normalize": "none", "freeze_bn": False}}, **_JAFFE_DEV),
     "jaffe_dev_ours": Row("  deviation check: lr 1e-4 with [-1, 1] input (the recipe's scaling before these checks)",
                           "jaffe_mobilenetv2", "jaffe", edits={**_JAFFE_224, "model": {"normalize": "tanh"}},
                           **_JAFFE_DEV),
@@ -206,8 +221,15 @@ def _log(msg: str) -> None:
     print(time.strftime("%H:%M:%S"), msg, flush=True)
 
 
-def command(key: str) -> str:
-    return f"python benchmarks/reproduce_papers.py --only {key} --resume"
+def row_precision(key: str) -> str:
+    """The precision the row defines (a recipe without one trains in float32)."""
+    return build_recipe(key).data.get("train", {}).get("precision", "float32")
+
+
+def command(key: str, precision: str | None = None) -> str:
+    """The command that trains the row; `precision`: the one a result was trained in, named when the row's differs."""
+    flag = f" --precision {precision}" if precision and precision != row_precision(key) else ""
+    return f"python benchmarks/reproduce_papers.py --only {key} --resume{flag}"
 
 
 # ---------------------------------------------------------------- building and running a row
@@ -421,6 +443,8 @@ def _folder_record(key: str, out_root: Path, evaluate: bool) -> dict[str, Any]:
     out["train_hours"] = sum(secs) / 3600 if secs else None
     out["images_per_second"] = statistics.median(rates) if rates else None
     out["epochs_run"] = len(hist)
+    if out["status"] == "done" and row.holdout_val and hist:  # the ResNet note's under- or overfitting: its last epoch
+        out["last_epoch"] = {k: hist[-1][k] for k in ("accuracy", "val_accuracy") if k in hist[-1]}
     if out["status"] == "done":
         recipe_data = json.loads((folder / "manifest.json").read_text()).get("provenance", {}).get("recipe_data")
         out["digest"] = settings_digest(recipe_data) if recipe_data else None
@@ -460,6 +484,12 @@ def _fold_record(folder: Path, subject: str) -> dict[str, Any]:
             "precision": metrics["summary"].get("precision"), "cpu": cpuinfo().get("model"),
             "digest": settings_digest(recipe_data) if recipe_data else None,
             "recorded": time.strftime("%Y-%m-%d", time.gmtime())}
+
+
+def _fold_correct(fold: dict[str, Any]) -> int:
+    """A recorded fold's correctly classified test faces: its confusion matrix's diagonal."""
+    cm = fold["confusion_matrix"]
+    return sum(cm[i][i] for i in range(len(cm)))
 
 
 def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -514,6 +544,7 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
         labels = next(iter(folds.values()))["labels"]
         pooled = pooled_metrics([f["confusion_matrix"] for f in folds.values()], labels)
         accs = [f["accuracy"] for f in folds.values()]
+        out.update(test_correct=sum(map(_fold_correct, folds.values())), test_n=sum(f["n"] for f in folds.values()))
         out.update(status="done", summary={"test_accuracy": pooled["accuracy"], "test_macro_f1": pooled["macro_f1"],
                                            "fold_accuracy_mean": statistics.fmean(accs),
                                            "fold_accuracy_std": statistics.pstdev(accs)},
@@ -640,7 +671,8 @@ def _ours(r: dict[str, Any], row: Row, results: dict[str, dict[str, Any]]) -> tu
         text = f"failed: {reason}" + (f" (stopped at {r['progress']})" if r.get("progress") else "")
         return text, "-"
     if r["status"] == "partial":
-        return f"{NOT_YET} (interrupted or running: {r['progress']}; resume with the command)", "-"
+        so_far = f"; {_fold_list(r['folds'])}" if r.get("folds") else ""
+        return f"{NOT_YET} (interrupted or running: {r['progress']}{so_far}; resume with the command)", "-"
     if r["status"] == "stale":
         old = r["stale"]
         return (f"{NOT_YET} (its committed result, {_pct(old['summary']['test_accuracy'])} recorded "
@@ -662,9 +694,11 @@ def _ours(r: dict[str, Any], row: Row, results: dict[str, dict[str, Any]]) -> tu
         elif dv:
             main += f" (its duplicate-free score failed: {dv['error']}; rerun --table-only)"
     if row.leak_free == "loso":
-        return "-", (f"{_pct(s['test_accuracy'])} pooled LOSO (macro-F1 {s['test_macro_f1']:.3f}; "
+        lo, hi = wilson_interval(r["test_correct"], r["test_n"])
+        return "-", (f"{_pct(s['test_accuracy'])} pooled LOSO ({r['test_correct']}/{r['test_n']}, 95% interval "
+                     f"{lo:.1%}-{hi:.1%}; macro-F1 {s['test_macro_f1']:.3f}; "
                      f"fold mean {_pct(s['fold_accuracy_mean'])} +- {_pct(s['fold_accuracy_std'])}"
-                     f"{_fold_epochs(r.get('per_fold', {}), row.epochs)})")
+                     f"{_fold_epochs(r.get('per_fold', {}), row.epochs)}; {_fold_list(r['folds'])})")
     if row.leak_free == "dedup":
         d = r.get("dedup")
         if d and "error" in d:
@@ -676,8 +710,17 @@ def _ours(r: dict[str, Any], row: Row, results: dict[str, dict[str, Any]]) -> tu
     if row.leak_free and row.leak_free.startswith("row:"):
         other = row.leak_free[4:]
         lf_other = _ours(results[other], RUNS[other], results)[1] if other in results else "-"
-        return main, (f"{lf_other} (row {other})" if lf_other not in ("-", "") else f"row {other}: {NOT_YET}")
+        copies = RUNS[other].changes.get("copies")
+        its = f"row {other}" + (f", {copies} copies/image" if copies else "")
+        return main, (f"{lf_other} ({its})" if lf_other not in ("-", "") else f"{its}: {NOT_YET}")
     return main, "-"
+
+
+def _fold_list(folds: dict[str, dict[str, Any]]) -> str:
+    """'folds KA 11/23, KL 13/22 (24/45 = 53.3% pooled)': each held-out subject's score, in subject order."""
+    each = ", ".join(f"{s} {_fold_correct(f)}/{f['n']}" for s, f in sorted(folds.items()))
+    k, n = sum(map(_fold_correct, folds.values())), sum(f["n"] for f in folds.values())
+    return f"folds {each} ({k}/{n} = {k / n:.1%} pooled)"
 
 
 def _fold_epochs(per_fold: dict[str, dict[str, Any]], cap: int) -> str:
@@ -758,8 +801,33 @@ def _jaffe_dev_note(results: dict[str, dict[str, Any]]) -> str:
         r = results.get(key, {})
         return _pct(r["summary"]["test_accuracy"]) if r.get("status") == "done" else "not run"
 
-    return (f"lr 1e-3 scores {acc('jaffe_dev_paper')} with raw input and {acc('jaffe_dev_lr')} with [-1, 1]; "
-            f"lr 1e-4 scores {acc('jaffe_dev_norm')} raw and {acc('jaffe_dev_ours')} [-1, 1].")
+    def ran(keys: tuple[str, ...]) -> str:
+        how = sorted({", ".join(x for x in (results[k].get("cpu"), results[k].get("precision")) if x)
+                      for k in keys if results.get(k, {}).get("status") == "done"})
+        return "; ".join(h for h in how if h) or "not run"
+
+    frozen = ("jaffe_dev_paper", "jaffe_dev_lr", "jaffe_dev_norm", "jaffe_dev_ours")
+    trained = ("jaffe_dev_bn", "jaffe_dev_paper_bn")
+    return (f"with BatchNorm in inference mode (the recipe's: the shared MobileNetV2 weights have it folded, each BN "
+            f"layer an identity plus a bias), lr 1e-3 scores {acc('jaffe_dev_paper')} with raw input and "
+            f"{acc('jaffe_dev_lr')} with [-1, 1]; lr 1e-4 scores {acc('jaffe_dev_norm')} raw and "
+            f"{acc('jaffe_dev_ours')} [-1, 1] (these four: {ran(frozen)}). With BatchNorm trained on batch "
+            f"statistics (raw input), lr 1e-4 scores {acc('jaffe_dev_bn')} and lr 1e-3 {acc('jaffe_dev_paper_bn')} "
+            f"({ran(trained)}).")
+
+
+def _resnet_fit_note(results: dict[str, dict[str, Any]]) -> str:
+    """Under- or overfitting of the ResNet-head rows, from their last epoch's training and validation accuracy."""
+    parts = []
+    for key in ("resnet50_sub", "resnet50_sub_96"):
+        last = results.get(key, {}).get("last_epoch") or {}
+        if "accuracy" in last and "val_accuracy" in last:
+            parts.append(f"{key} {_pct(last['accuracy'])} vs {_pct(last['val_accuracy'])}")
+    if not parts:
+        return "Their last epoch's training vs validation accuracy: written when those rows have run here."
+    return ("Last epoch's training accuracy (augmented, dropout on) vs validation accuracy: " + "; ".join(parts)
+            + ". A training accuracy that does not rise far above the validation one says the head with 4 trainable "
+              "backbone layers underfits rather than overfits.")
 
 
 def _tsne_link(results: dict[str, dict[str, Any]]) -> list[str]:
@@ -787,7 +855,9 @@ def write_table(results: dict[str, dict[str, Any]]) -> None:
         "passes included; data loading, feature caching and the final evaluation excluded; so are epochs lost to a kill",
         "before their checkpoint and the offline augmentation redone on each resume). images/s: training images per",
         "second of an epoch, median over epochs (EfficientNet rows: the head on cached features). The `earlier` column is the",
-        "number measured before at a reduced budget (`benchmarks/results/papers_earlier.json`).",
+        "number measured before at a reduced budget (`benchmarks/results/papers_earlier.json`). A command with",
+        "`--precision` names the precision the result was trained in where it differs from the row's (a CPU without",
+        "native bfloat16); a row whose result is committed is skipped by its command: add `--retrain` to train it again.",
         "",
         "| key | recipe | paper's claim | ours, paper protocol | ours, leak-free | budget | paper's or reduced: why | "
         "wall time | images/s | earlier (reduced budget) | command |",
@@ -803,7 +873,7 @@ def write_table(results: dict[str, dict[str, Any]]) -> None:
         e = earlier.get(key)
         old = f"{e['result']} ({e['budget']}; {e['wall']})" if e else "-"
         lines.append(f"| {key} | {row.title} | {row.claim} | {paper_cell} | {lf_cell} | {row.budget} | "
-                     f"{row.mark}: {row.why} | {wall} | {ips} | {old} | `{command(key)}` |")
+                     f"{row.mark}: {row.why} | {wall} | {ips} | {old} | `{command(key, r.get('precision'))}` |")
     lines += [""] + cnn_table(results) + records_section(results)
     lines += [
         "## Notes",
@@ -817,18 +887,17 @@ def write_table(results: dict[str, dict[str, Any]]) -> None:
         "- JAFFE paper protocol: augment every image, then split the copies 90/10 at random: copies of the same",
         "  source image and the same person are in train and test (it LEAKS). LOSO tests each of the 10 subjects",
         "  on a model that never saw her; it is the number to quote.",
-        "- JAFFE deviations: the four `jaffe_dev_*` rows measure lr x input scaling at the same short budget",
-        "  (BatchNorm kept in inference mode: the shared MobileNetV2 weights have it folded): " + _jaffe_dev_note(results),
-        "  jaffe_paper and jaffe_loso deviate in lr only (1e-4) and keep the paper's raw 0..255 input.",
+        "- JAFFE deviations: the `jaffe_dev_*` rows measure lr x input scaling x BatchNorm mode at the same short",
+        "  budget: " + _jaffe_dev_note(results),
+        "  jaffe_paper and jaffe_loso deviate in lr (1e-4) and BatchNorm mode (inference) and keep the paper's raw",
+        "  0..255 input.",
         "- EfficientNet: the offline run uses EfficientNet-Lite0 (ImageNet; ReLU6, no squeeze-excite) in place of",
         "  B0, whose ImageNet weights need internet. RAF-DB is not available: the cross-dataset test here is FER2013 ->",
         "  CK+48 (contempt dropped; CK+48 has no neutral, so neutral predictions count as errors), not RAF-DB -> CK+.",
         "- ResNet50: ImageNet weights cannot be loaded offline. The substitute rows run the paper's exact head on",
-        "  MobileNetV2 1.0 ImageNet. The paper's 85.71% is about 10 points above the best published single models",
+        "  MobileNetV2 1.0 ImageNet. The paper's 85.71% is about 12 points above the best published single models",
         "  on FER2013 (~73-74%) and is not plausible for this setup. At 96 px the head scores a few points more than",
-        "  at 48 px (the two rows), far from the claim; in both runs the last epochs' training accuracy (augmented,",
-        "  dropout on) stays below 50%, within about 5 points of the validation accuracy (each run's history), so",
-        "  the head with 4 trainable backbone layers underfits rather than overfits.",
+        "  at 48 px (the two rows), far from the claim. " + _resnet_fit_note(results),
         "- Custom CNN: the paper does not list filter counts; ours are in `train/recipes/custom_cnn_fer4*.toml`",
         "  (Models 1 and 2: chosen so the trainable-parameter count is within 4% of the paper's).",
         "- mixed_bfloat16 (`[train] precision`, issue 13) is ours, for speed, on the custom CNN rows (plain convolutions:",
@@ -837,8 +906,10 @@ def write_table(results: dict[str, dict[str, Any]]) -> None:
         "  float32 for the plain 32-256 net, one pass each of edge_study.py's `_speed_one`): there the rows run with",
         "  `--precision float32`. The wall-time column names each run's CPU (where recorded) and precision. The MobileNetV2 rows",
         "  (ResNet head substitute, JAFFE) train in float32 as the papers did: bfloat16 is slower for MobileNetV2 here",
-        "  (0.66x at 64 px in that table; single-pass probes 0.64x at 48 px, 0.85x at 96 px, 0.95x at 224 px). The four",
-        "  jaffe_dev_* checks ran in bfloat16 before this was measured; they compare settings among themselves.",
+        "  (0.66x at 64 px in that table; single-pass probes 0.64x at 48 px, 0.85x at 96 px, 0.95x at 224 px). The first",
+        "  four jaffe_dev_* checks ran in bfloat16 before this was measured; they compare settings among themselves.",
+        "  What bfloat16 changes in accuracy: cnn_m3_k3_lr003 (mixed_bfloat16) against cnn_m3_k3_lr003_f32 (float32),",
+        "  the same row in the two precisions.",
     ] + _tsne_link(results) + [""]
     extra = reference_lines()
     if extra:
