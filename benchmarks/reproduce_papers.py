@@ -91,11 +91,11 @@ class Row:
 
 
 _CNN = "Deep Learning: Facial Emotion Detection, 4 classes"
-_CNN_WHY = ("35 epochs with early stopping (its patience is not given: ours 6 on PublicTest accuracy); "
-            "ours: filter counts and batch size (not in the paper), mixed_bfloat16 where the CPU has it (see the "
-            "wall-time column), and the split: train = all "
-            "Training rows of the 4 classes (20,181), validation = their PublicTest rows (2,570), test = their "
-            "PrivateTest rows (2,515), against the paper's 15,109 / 4,977 / 128")
+_CNN_SPLIT = ("the split: train = all Training rows of the 4 classes (20,181), validation = their PublicTest rows "
+              "(2,570), test = their PrivateTest rows (2,515), against the paper's 15,109 / 4,977 / 128")
+_CNN_STOP = "35 epochs with early stopping (its patience is not given: ours 6 on PublicTest accuracy)"
+_CNN_WHY = (f"{_CNN_STOP}; ours: filter counts and batch size (not in the paper), mixed_bfloat16 where the CPU has it "
+            f"(see the wall-time column), and {_CNN_SPLIT}")
 _F1 = {"happy": 0.88, "sad": 0.59, "neutral": 0.72, "surprise": 0.91}
 _JAFFE = "Transfer Learning for FER on Small Datasets (MobileNetV2, JAFFE)"
 _JAFFE_AUG = "augmentation strengths ours (rotation 15, stretch/zoom/shift 0.1: the paper names the kinds, not the amounts)"
@@ -107,6 +107,10 @@ _JAFFE_DEV = {"protocol": "paper", "changes": {"copies": 30}, "epochs": 3,
                      "the settings, it does not estimate accuracy on new people"}
 _JAFFE_224 = {"input": {"size": [224, 224]}, "train": dict(BF16)}  # the jaffe_dev_* checks, as they ran
 _JAFFE_224_F32 = {"input": {"size": [224, 224]}}
+# BatchNorm trained as keras.applications fine-tuning trains it (batch statistics, its momentum 0.999): the shared
+# weights have BN folded, so it is first given real statistics of the training images (bn_recalibrate: the model's
+# output unchanged); without that, batch statistics would rescale every pretrained layer from the first step
+_BN_TRAINED = {"freeze_bn": False, "bn_recalibrate": True}
 _EFF_STOP = {"train": {"early_stopping_patience": 25}}
 JAFFE_SUBJECTS = ("KA", "KL", "KM", "KR", "MK", "NA", "NM", "TM", "UY", "YM")  # the trainer checks them against the data
 
@@ -115,6 +119,13 @@ RUNS: dict[str, Row] = {
     "cnn_m3_k3_lr003": Row(f"{_CNN}: Model 3, lr 0.003, 3x3", "custom_cnn_fer4", FER, 35,
                            "35 epochs, early stopping", "paper's", _CNN_WHY, "78.9% (Table 1)",
                            edits={"train": dict(BF16)}, leak_free="dedup", claim_test=(0.789, 128), paper_f1=_F1),
+    "cnn_m3_k3_lr003_f32": Row("  precision check: the same Model 3, lr 0.003, 3x3 in float32 (cnn_m3_k3_lr003 "
+                               "trained in mixed_bfloat16)", "custom_cnn_fer4", FER, 35,
+                               "35 epochs, early stopping", "paper's",
+                               f"{_CNN_STOP}; ours: filter counts and batch size (not in the paper), and {_CNN_SPLIT}; "
+                               "float32 as the paper, on any CPU: measures what mixed_bfloat16 changes in accuracy",
+                               "78.9% (Table 1)", edits={"train": {"precision": "float32"}}, leak_free="dedup",
+                               claim_test=(0.789, 128), paper_f1=_F1),
     "cnn_m3_k2_lr003": Row(f"{_CNN}: Model 3, lr 0.003, 2x2", "custom_cnn_fer4_k2", FER, 35,
                            "35 epochs, early stopping", "paper's", _CNN_WHY, "75% (Table 1)",
                            edits={"train": dict(BF16)}, leak_free="dedup", claim_test=(0.75, 128)),
@@ -124,14 +135,6 @@ RUNS: dict[str, Row] = {
     "cnn_m3_k2_lr001": Row(f"{_CNN}: Model 3, lr 0.001, 2x2", "custom_cnn_fer4_k2", FER, 35,
                            "35 epochs, early stopping", "paper's", _CNN_WHY, "77.3% (Table 1)",
                            edits={"train": {**BF16, "lr": 0.001}}, leak_free="dedup", claim_test=(0.773, 128)),
-    "cnn_m3_k3_lr003_f32": Row("  precision check: the same Model 3, lr 0.003, 3x3 in float32 (the row above ran in "
-                               "mixed_bfloat16; the other grid cells ran in float32)", "custom_cnn_fer4", FER, 35,
-                               "35 epochs, early stopping", "paper's",
-                               _CNN_WHY.replace("mixed_bfloat16 where the CPU has it (see the wall-time column), ", "")
-                               + "; float32 as the paper, on any CPU: measures what mixed_bfloat16 changes in accuracy",
-                               "78.9% (Table 1)",
-                               edits={"train": {"precision": "float32"}}, leak_free="dedup", claim_test=(0.789, 128),
-                               paper_f1=_F1),
     "cnn_m1": Row(f"{_CNN}: Model 1 (3 conv + 2 dense; paper 605,060 params, ours 610,004), lr 0.003",
                   "custom_cnn_fer4_model1", FER, 35, "35 epochs, early stopping", "paper's",
                   _CNN_WHY + "; Table 1's lr/kernel grid is Model 3's only", "about 67.19%",
@@ -204,13 +207,16 @@ RUNS: dict[str, Row] = {
                         **_JAFFE_DEV),
     "jaffe_dev_norm": Row("  deviation check: lr 1e-4 with raw 0..255 input", "jaffe_mobilenetv2", "jaffe",
                           edits={**_JAFFE_224, "model": {"normalize": "none"}}, **_JAFFE_DEV),
-    "jaffe_dev_bn": Row("  deviation check: lr 1e-4 with raw 0..255 input, BatchNorm trained (batch statistics, "
-                        "as Keras fine-tuning does)", "jaffe_mobilenetv2", "jaffe",
-                        edits={**_JAFFE_224, "model": {"normalize": "none", "freeze_bn": False}}, **_JAFFE_DEV),
+    "jaffe_dev_norm_f32": Row("  deviation check: lr 1e-4 with raw 0..255 input, float32 (the control of the two "
+                              "BatchNorm checks below)", "jaffe_mobilenetv2", "jaffe",
+                              edits={**_JAFFE_224_F32, "model": {"normalize": "none"}}, **_JAFFE_DEV),
+    "jaffe_dev_bn": Row("  deviation check: lr 1e-4 with raw 0..255 input, BatchNorm trained (recalibrated, batch "
+                        "statistics, momentum 0.999 as keras.applications), float32", "jaffe_mobilenetv2", "jaffe",
+                        edits={**_JAFFE_224_F32, "model": {"normalize": "none", **_BN_TRAINED}}, **_JAFFE_DEV),
     "jaffe_dev_paper_bn": Row("  deviation check: the paper's settings with BatchNorm trained (Adam lr 1e-3, raw "
-                              "0..255 input, batch statistics)", "jaffe_mobilenetv2", "jaffe",
-                              edits={**_JAFFE_224, "train": {**BF16, "lr": 0.001},
-                                     "model": {"normalize": "none", "freeze_bn": False}}, **_JAFFE_DEV),
+                              "0..255 input, BatchNorm as jaffe_dev_bn), float32", "jaffe_mobilenetv2", "jaffe",
+                              edits={**_JAFFE_224_F32, "train": {"lr": 0.001},
+                                     "model": {"normalize": "none", **_BN_TRAINED}}, **_JAFFE_DEV),
     "jaffe_dev_ours": Row("  deviation check: lr 1e-4 with [-1, 1] input (the recipe's scaling before these checks)",
                           "jaffe_mobilenetv2", "jaffe", edits={**_JAFFE_224, "model": {"normalize": "tanh"}},
                           **_JAFFE_DEV),
@@ -228,7 +234,7 @@ def row_precision(key: str) -> str:
 
 def command(key: str, precision: str | None = None) -> str:
     """The command that trains the row; `precision`: the one a result was trained in, named when the row's differs."""
-    flag = f" --precision {precision}" if precision and precision != row_precision(key) else ""
+    flag = f" --precision {precision}" if precision in PRECISIONS and precision != row_precision(key) else ""
     return f"python benchmarks/reproduce_papers.py --only {key} --resume{flag}"
 
 
@@ -302,7 +308,7 @@ def _run_folds(key: str, out: Path, data: Path, resume: bool, limit: int | None,
     from fer_edge.training.trainer import train
 
     row = RUNS[key]
-    want = build_recipe(key, precision=precision).data["train"].get("precision", "float32")
+    want = precision or row_precision(key)
     done: dict[str, dict[str, Any]] = {}
     if not (smoke or retrain):
         state = _loso_record(key, out.parent, load_row_records().get(key))  # the table's own reading of the folds
@@ -486,10 +492,18 @@ def _fold_record(folder: Path, subject: str) -> dict[str, Any]:
             "recorded": time.strftime("%Y-%m-%d", time.gmtime())}
 
 
-def _fold_correct(fold: dict[str, Any]) -> int:
-    """A recorded fold's correctly classified test faces: its confusion matrix's diagonal."""
-    cm = fold["confusion_matrix"]
+def _correct(cm: list[list[int]]) -> int:
+    """Correctly classified faces of a confusion matrix: its diagonal."""
     return sum(cm[i][i] for i in range(len(cm)))
+
+
+def _fold_correct(fold: dict[str, Any]) -> int:
+    return _correct(fold["confusion_matrix"])
+
+
+def _ran_on(r: dict[str, Any]) -> str:
+    """'AMD EPYC, float32': the CPU and precision a result was trained in, where recorded."""
+    return ", ".join(x for x in (r.get("cpu"), r.get("precision")) if x)
 
 
 def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -571,7 +585,7 @@ def _metrics_record(metrics: dict[str, Any]) -> dict[str, Any]:
     t = metrics.get("test") or {}
     if "confusion_matrix" in t:
         cm = t["confusion_matrix"]
-        rec.update(test_correct=sum(cm[i][i] for i in range(len(cm))), test_n=t["n"],
+        rec.update(test_correct=_correct(cm), test_n=t["n"],
                    per_class_f1={c: v["f1"] for c, v in t["per_class"].items()})
     if "per_fold" in metrics:
         rec["per_fold"] = {f: {k: v[k] for k in ("epochs_run", "best_epoch") if k in v}
@@ -695,10 +709,11 @@ def _ours(r: dict[str, Any], row: Row, results: dict[str, dict[str, Any]]) -> tu
             main += f" (its duplicate-free score failed: {dv['error']}; rerun --table-only)"
     if row.leak_free == "loso":
         lo, hi = wilson_interval(r["test_correct"], r["test_n"])
-        return "-", (f"{_pct(s['test_accuracy'])} pooled LOSO ({r['test_correct']}/{r['test_n']}, 95% interval "
-                     f"{lo:.1%}-{hi:.1%}; macro-F1 {s['test_macro_f1']:.3f}; "
+        return "-", (f"{_pct(s['test_accuracy'])} pooled LOSO ({r['test_correct']}/{r['test_n']}; Wilson 95% "
+                     f"{lo:.1%}-{hi:.1%} if faces were independent, which one person's are not: the fold spread "
+                     f"is the wider measure; macro-F1 {s['test_macro_f1']:.3f}; "
                      f"fold mean {_pct(s['fold_accuracy_mean'])} +- {_pct(s['fold_accuracy_std'])}"
-                     f"{_fold_epochs(r.get('per_fold', {}), row.epochs)}; {_fold_list(r['folds'])})")
+                     f"{_fold_epochs(r.get('per_fold', {}), row.epochs)}; {_fold_list(r['folds'], pooled=False)})")
     if row.leak_free == "dedup":
         d = r.get("dedup")
         if d and "error" in d:
@@ -716,11 +731,11 @@ def _ours(r: dict[str, Any], row: Row, results: dict[str, dict[str, Any]]) -> tu
     return main, "-"
 
 
-def _fold_list(folds: dict[str, dict[str, Any]]) -> str:
+def _fold_list(folds: dict[str, dict[str, Any]], pooled: bool = True) -> str:
     """'folds KA 11/23, KL 13/22 (24/45 = 53.3% pooled)': each held-out subject's score, in subject order."""
     each = ", ".join(f"{s} {_fold_correct(f)}/{f['n']}" for s, f in sorted(folds.items()))
     k, n = sum(map(_fold_correct, folds.values())), sum(f["n"] for f in folds.values())
-    return f"folds {each} ({k}/{n} = {k / n:.1%} pooled)"
+    return f"folds {each}" + (f" ({k}/{n} = {k / n:.1%} pooled)" if pooled else "")
 
 
 def _fold_epochs(per_fold: dict[str, dict[str, Any]], cap: int) -> str:
@@ -783,7 +798,7 @@ def records_section(results: dict[str, dict[str, Any]]) -> list[str]:
             lines.append(f"- {key}: folds {', '.join(old)} ({len(old)} of {len(RUNS[key].loso_subjects)}) from "
                          f"records of {', '.join(dates)}; {', '.join(cpus)}")
         elif r["status"] in ("done", "failed") and not r.get("here"):
-            ran = ", ".join(x for x in (r.get("cpu"), r.get("precision")) if x)
+            ran = _ran_on(r)
             lines.append(f"- {key}: recorded {r.get('recorded', '?')}; {r.get('source', '?')}" + (f"; {ran}" if ran else ""))
         elif r["status"] == "stale":
             lines.append(f"- {key}: its record ({r['stale'].get('recorded', '?')}) is of a recipe this row no longer "
@@ -802,32 +817,48 @@ def _jaffe_dev_note(results: dict[str, dict[str, Any]]) -> str:
         return _pct(r["summary"]["test_accuracy"]) if r.get("status") == "done" else "not run"
 
     def ran(keys: tuple[str, ...]) -> str:
-        how = sorted({", ".join(x for x in (results[k].get("cpu"), results[k].get("precision")) if x)
-                      for k in keys if results.get(k, {}).get("status") == "done"})
+        how = sorted({_ran_on(results[k]) for k in keys if results.get(k, {}).get("status") == "done"})
         return "; ".join(h for h in how if h) or "not run"
 
     frozen = ("jaffe_dev_paper", "jaffe_dev_lr", "jaffe_dev_norm", "jaffe_dev_ours")
-    trained = ("jaffe_dev_bn", "jaffe_dev_paper_bn")
+    bn = ("jaffe_dev_norm_f32", "jaffe_dev_bn", "jaffe_dev_paper_bn")
     return (f"with BatchNorm in inference mode (the recipe's: the shared MobileNetV2 weights have it folded, each BN "
             f"layer an identity plus a bias), lr 1e-3 scores {acc('jaffe_dev_paper')} with raw input and "
             f"{acc('jaffe_dev_lr')} with [-1, 1]; lr 1e-4 scores {acc('jaffe_dev_norm')} raw and "
-            f"{acc('jaffe_dev_ours')} [-1, 1] (these four: {ran(frozen)}). With BatchNorm trained on batch "
-            f"statistics (raw input), lr 1e-4 scores {acc('jaffe_dev_bn')} and lr 1e-3 {acc('jaffe_dev_paper_bn')} "
-            f"({ran(trained)}).")
+            f"{acc('jaffe_dev_ours')} [-1, 1] (these four: {ran(frozen)}). BatchNorm mode, raw input, all three in "
+            f"float32: inference mode at lr 1e-4 (the control) {acc('jaffe_dev_norm_f32')}; trained (recalibrated "
+            f"first, batch statistics) at lr 1e-4 {acc('jaffe_dev_bn')} and at the paper's lr 1e-3 "
+            f"{acc('jaffe_dev_paper_bn')} ({ran(bn)}).")
+
+
+def _precision_note(results: dict[str, dict[str, Any]]) -> str:
+    """What bfloat16 changes in accuracy: one row trained in both precisions (one run each)."""
+    a, b = results.get("cnn_m3_k3_lr003", {}), results.get("cnn_m3_k3_lr003_f32", {})
+    if a.get("status") != "done" or b.get("status") != "done":
+        return ("What bfloat16 changes in accuracy: cnn_m3_k3_lr003 (mixed_bfloat16) against cnn_m3_k3_lr003_f32 "
+                "(float32), the same row in the two precisions; written when both have run.")
+    x, y = a["summary"]["test_accuracy"], b["summary"]["test_accuracy"]
+    return (f"What bfloat16 changes in accuracy: cnn_m3_k3_lr003 {_pct(x)} ({_ran_on(a)}) against "
+            f"cnn_m3_k3_lr003_f32 {_pct(y)} ({_ran_on(b)}), {(x - y) * 100:+.2f} points; one run each (on "
+            "different CPUs): a difference within run-to-run noise, unmeasured here, cannot be put down to precision.")
 
 
 def _resnet_fit_note(results: dict[str, dict[str, Any]]) -> str:
     """Under- or overfitting of the ResNet-head rows, from their last epoch's training and validation accuracy."""
     parts = []
-    for key in ("resnet50_sub", "resnet50_sub_96"):
+    for key in ("resnet50_sub", "resnet50_sub_96"):  # the two substitute-backbone rows the note is about
         last = results.get(key, {}).get("last_epoch") or {}
         if "accuracy" in last and "val_accuracy" in last:
             parts.append(f"{key} {_pct(last['accuracy'])} vs {_pct(last['val_accuracy'])}")
     if not parts:
         return "Their last epoch's training vs validation accuracy: written when those rows have run here."
-    return ("Last epoch's training accuracy (augmented, dropout on) vs validation accuracy: " + "; ".join(parts)
-            + ". A training accuracy that does not rise far above the validation one says the head with 4 trainable "
-              "backbone layers underfits rather than overfits.")
+    text = "Last epoch's training accuracy (augmented, dropout on) vs validation accuracy: " + "; ".join(parts) + "."
+    lasts = [results[k]["last_epoch"] for k in ("resnet50_sub", "resnet50_sub_96")
+             if "accuracy" in (results.get(k, {}).get("last_epoch") or {})]
+    if all(x["accuracy"] < 0.6 and x["accuracy"] - x["val_accuracy"] < 0.1 for x in lasts):
+        text += (" Training accuracy this low, and not far above validation, says the head with 4 trainable "
+                 "backbone layers underfits rather than overfits.")
+    return text
 
 
 def _tsne_link(results: dict[str, dict[str, Any]]) -> list[str]:
@@ -867,7 +898,7 @@ def write_table(results: dict[str, dict[str, Any]]) -> None:
         r = results[key]
         paper_cell, lf_cell = _ours(r, row, results)
         wall = f"{r['train_hours']:.2f} h" if r.get("train_hours") else "-"
-        ran_on = ", ".join(x for x in (r.get("cpu"), r.get("precision")) if x)
+        ran_on = _ran_on(r)
         wall += f" ({ran_on})" if ran_on and r.get("train_hours") else ""
         ips = f"{r['images_per_second']:.0f}" if r.get("images_per_second") else "-"
         e = earlier.get(key)
@@ -908,8 +939,7 @@ def write_table(results: dict[str, dict[str, Any]]) -> None:
         "  (ResNet head substitute, JAFFE) train in float32 as the papers did: bfloat16 is slower for MobileNetV2 here",
         "  (0.66x at 64 px in that table; single-pass probes 0.64x at 48 px, 0.85x at 96 px, 0.95x at 224 px). The first",
         "  four jaffe_dev_* checks ran in bfloat16 before this was measured; they compare settings among themselves.",
-        "  What bfloat16 changes in accuracy: cnn_m3_k3_lr003 (mixed_bfloat16) against cnn_m3_k3_lr003_f32 (float32),",
-        "  the same row in the two precisions.",
+        "  " + _precision_note(results),
     ] + _tsne_link(results) + [""]
     extra = reference_lines()
     if extra:

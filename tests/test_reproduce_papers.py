@@ -53,6 +53,15 @@ def test_every_row_builds_its_budget(rp):
                for k in ("jaffe_dev_paper", "jaffe_dev_lr", "jaffe_dev_norm", "jaffe_dev_ours")}
     assert sorted(scaling.values()) == [(0.0001, "none"), (0.0001, "tanh"), (0.001, "none"), (0.001, "tanh")]
     assert {rp.build_recipe(k).data["model"]["normalize"] for k in ("jaffe_paper", "jaffe_loso")} == {"none"}
+    # the BatchNorm checks: the control differs from them in BatchNorm mode only (all float32, raw input); BN
+    # trains only after recalibration (the shared weights have it folded)
+    bn = {k: rp.build_recipe(k).data for k in ("jaffe_dev_norm_f32", "jaffe_dev_bn", "jaffe_dev_paper_bn")}
+    assert {d["train"].get("precision", "float32") for d in bn.values()} == {"float32"}
+    assert [(d["train"]["lr"], d["model"].get("freeze_bn", True), d["model"].get("bn_recalibrate", False))
+            for d in bn.values()] == [(0.0001, True, False), (0.0001, False, True), (0.001, False, True)]
+    # the precision check is its bfloat16 row in float32, and does not claim bfloat16 in its reasons
+    assert rp.row_digest("cnn_m3_k3_lr003_f32") == rp.row_digest("cnn_m3_k3_lr003", "float32")
+    assert "bfloat16 where" not in rp.RUNS["cnn_m3_k3_lr003_f32"].why
     # a row's claim replaces the recipe file's (Table 1's other cells share a recipe)
     assert rp.build_recipe("cnn_m3_k2_lr001").data["claim"] == "77.3% (Table 1)"
     # --precision replaces the row's (float32 where bfloat16 is emulated), schema-checked like the rest
@@ -191,6 +200,9 @@ def test_a_loso_row_finishes_over_several_machines(rp, monkeypatch, tmp_path):
 
     shutil.rmtree(out)  # the next machine: only the records are left
     assert rp.row_result("jaffe_loso")["progress"] == "2 of 10 folds finished (0 here, 2 recorded earlier)"
+    rp.write_table(rp.all_results(evaluate=False))  # the unfinished row shows the folds so far
+    row = [x for x in rp.TABLE.read_text().splitlines() if x.startswith("| jaffe_loso |")][0]
+    assert "folds KA 9/21, KL 9/21 (18/42 = 42.9% pooled)" in row
     trained = []
 
     def fake_train(recipe, data, fold_out, **kw):  # what the trainer leaves: a finished one-fold run folder
@@ -351,10 +363,11 @@ def test_leak_free_cells_fail_softly_and_point_to_their_row(rp, monkeypatch):
             rows.setdefault(line.split(" | ")[0].lstrip("| "), line)
     assert "leak-free evaluation failed: OSError" in rows["cnn_m2"]
     lo, hi = rp.wilson_interval(85, 210)
-    pooled = f"{85 / 210:.2%} pooled LOSO (85/210, 95% interval {lo:.1%}-{hi:.1%}"  # 8 or 9 of 21 right per fold
+    pooled = f"{85 / 210:.2%} pooled LOSO (85/210; Wilson 95% {lo:.1%}-{hi:.1%}"  # 8 or 9 of 21 right per fold
     assert pooled in rows["jaffe_loso"] and pooled in rows["jaffe_paper"]
     assert "(row jaffe_loso, 20 copies/image)" in rows["jaffe_paper"]  # the leak-free number's own budget
     assert "folds KA 8/21, KL 9/21, KM 8/21, KR 9/21, MK 8/21" in rows["jaffe_loso"]  # each subject's score
+    assert rows["jaffe_loso"].count("85/210") == 1  # the pooled count once
     assert ("on the 20% holdout of Training (the paper's test set; LEAKS: the same holdout chose the best epoch) "
             "62.50% (its duplicate-free score failed: OSError" in rows["resnet50_sub"])
     assert ("62.50% (its duplicate-free score failed" not in rows["resnet50_sub_96"]
