@@ -817,18 +817,18 @@ def _jaffe_dev_note(results: dict[str, dict[str, Any]]) -> str:
         return _pct(r["summary"]["test_accuracy"]) if r.get("status") == "done" else "not run"
 
     def ran(keys: tuple[str, ...]) -> str:
-        how = sorted({_ran_on(results[k]) for k in keys if results.get(k, {}).get("status") == "done"})
-        return "; ".join(h for h in how if h) or "not run"
+        how = "; ".join(sorted({_ran_on(results[k]) for k in keys if results.get(k, {}).get("status") == "done"}))
+        return f" ({how})" if how else ""
 
     frozen = ("jaffe_dev_paper", "jaffe_dev_lr", "jaffe_dev_norm", "jaffe_dev_ours")
     bn = ("jaffe_dev_norm_f32", "jaffe_dev_bn", "jaffe_dev_paper_bn")
     return (f"with BatchNorm in inference mode (the recipe's: the shared MobileNetV2 weights have it folded, each BN "
             f"layer an identity plus a bias), lr 1e-3 scores {acc('jaffe_dev_paper')} with raw input and "
             f"{acc('jaffe_dev_lr')} with [-1, 1]; lr 1e-4 scores {acc('jaffe_dev_norm')} raw and "
-            f"{acc('jaffe_dev_ours')} [-1, 1] (these four: {ran(frozen)}). BatchNorm mode, raw input, all three in "
+            f"{acc('jaffe_dev_ours')} [-1, 1]{ran(frozen)}. BatchNorm mode, raw input, all three in "
             f"float32: inference mode at lr 1e-4 (the control) {acc('jaffe_dev_norm_f32')}; trained (recalibrated "
             f"first, batch statistics) at lr 1e-4 {acc('jaffe_dev_bn')} and at the paper's lr 1e-3 "
-            f"{acc('jaffe_dev_paper_bn')} ({ran(bn)}).")
+            f"{acc('jaffe_dev_paper_bn')}{ran(bn)}.")
 
 
 def _precision_note(results: dict[str, dict[str, Any]]) -> str:
