@@ -183,6 +183,7 @@ def test_annotate_folder_inside_scanned_folder_is_not_reread(peer_classifier, im
     assert len(first.images) == len(second.images) == 4 and len(second.annotated) == 4
     assert [r.path for r in second.images] == [r.path for r in first.images]
     assert not (ann / "ann").exists() and sorted(second.annotated) == sorted(first.annotated)
+    assert second.left_out == [str(ann.resolve())] and second.to_json()["left_out"] == second.left_out
 
 
 def test_cli_says_it_left_out_an_annotate_folder_inside_the_scanned_one(peer_bundle, image_dir):

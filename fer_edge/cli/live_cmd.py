@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
@@ -73,10 +72,8 @@ def predict(images, model, backend, threads, tta, detector, score_threshold, who
                    f"{counts['skipped']} skipped" + (f"; annotated copies in {annotate_dir}" if annotate_dir else ""))
     for path, why in report.skipped:
         click.echo(f"skipped {path}: {why}", err=True)
-    if annotate_dir:
-        out = Path(annotate_dir).resolve()
-        if any(Path(i).is_dir() and Path(i).resolve() in out.parents for i in images):
-            click.echo(f"left out {annotate_dir}: the --annotate folder (its images are annotated copies)", err=True)
+    for folder in report.left_out:
+        click.echo(f"left out {folder}: the --annotate folder (its images are annotated copies)", err=True)
     tiny = [r.path for r in report.images if not r.faces and max(r.size) <= SMALL_IMAGE_PX]
     if det is not None and tiny:  # a detector finds no face in a face crop (FER2013 / CK+ images are 48 px)
         click.echo(f"{len(tiny)} image(s) of {SMALL_IMAGE_PX} px or less without a detected face (e.g. {tiny[0]}): "

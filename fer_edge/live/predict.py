@@ -33,6 +33,7 @@ class PredictReport:
     images: list[ImageResult] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, problem)
     annotated: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # folders not scanned: the --annotate folder inside an input
 
     @property
     def faces(self) -> int:
@@ -45,18 +46,23 @@ class PredictReport:
             "counts": {"images": len(self.images), "faces": self.faces, "skipped": len(self.skipped),
                        "without_faces": sum(1 for r in self.images if not r.faces)},
             "annotated": self.annotated,
+            "left_out": self.left_out,
         }
 
 
-def collect_images(inputs: list[str | os.PathLike], skip: str | os.PathLike | None = None) -> list[tuple[Path, Path]]:
+def collect_images(inputs: list[str | os.PathLike], skip: str | os.PathLike | None = None,
+                   left_out: list[str] | None = None) -> list[tuple[Path, Path]]:
     """(image path, path relative to its input) for files and folders (recursively, sorted).
-    A ``skip`` folder inside a scanned folder is left out: it holds a previous run's annotated copies."""
+    A ``skip`` folder inside a scanned folder is left out (and named once in ``left_out``): it holds a previous
+    run's annotated copies."""
     found: list[tuple[Path, Path]] = []
     skip = Path(skip).resolve() if skip else None
     for item in inputs:
         p = Path(item)
         if p.is_dir():
             inner_skip = skip if skip and p.resolve() in skip.parents else None
+            if inner_skip and left_out is not None and str(inner_skip) not in left_out:
+                left_out.append(str(inner_skip))
             files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
                            and not (inner_skip and _inside(f.parent, inner_skip)))
             if not files:
@@ -121,7 +127,7 @@ def predict_paths(inputs: list[str | os.PathLike], classifier, detector: FaceDet
     spec = face_spec or getattr(getattr(classifier, "manifest", None), "face", None) or FaceSpec()
     labels = list(classifier.labels)
     report = PredictReport()
-    found = collect_images(inputs, skip=annotate_dir)
+    found = collect_images(inputs, skip=annotate_dir, left_out=report.left_out)
     targets = annotation_targets(found, Path(annotate_dir)) if annotate_dir else [None] * len(found)
     for (path, _), target in zip(found, targets):
         try:
