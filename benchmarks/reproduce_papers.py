@@ -406,7 +406,8 @@ def _progress(folder: Path) -> str | None:
     state = folder / "checkpoints" / "state.json"
     if state.is_file():
         s = json.loads(state.read_text())
-        return f"{_epochs_done(s)}, best val {s['best_val_accuracy']:.2%}"
+        best = s.get("best_val_accuracy", -1)  # -1 until an epoch has finished
+        return _epochs_done(s) + (f", best val {best:.2%}" if best >= 0 else "")
     return None
 
 
@@ -845,17 +846,13 @@ def _precision_note(results: dict[str, dict[str, Any]]) -> str:
 
 def _resnet_fit_note(results: dict[str, dict[str, Any]]) -> str:
     """Under- or overfitting of the ResNet-head rows, from their last epoch's training and validation accuracy."""
-    parts = []
-    for key in ("resnet50_sub", "resnet50_sub_96"):  # the two substitute-backbone rows the note is about
-        last = results.get(key, {}).get("last_epoch") or {}
-        if "accuracy" in last and "val_accuracy" in last:
-            parts.append(f"{key} {_pct(last['accuracy'])} vs {_pct(last['val_accuracy'])}")
-    if not parts:
+    lasts = {key: last for key in ("resnet50_sub", "resnet50_sub_96")  # the substitute-backbone rows of the note
+             if {"accuracy", "val_accuracy"} <= set(last := results.get(key, {}).get("last_epoch") or {})}
+    if not lasts:
         return "Their last epoch's training vs validation accuracy: written when those rows have run here."
-    text = "Last epoch's training accuracy (augmented, dropout on) vs validation accuracy: " + "; ".join(parts) + "."
-    lasts = [results[k]["last_epoch"] for k in ("resnet50_sub", "resnet50_sub_96")
-             if "accuracy" in (results.get(k, {}).get("last_epoch") or {})]
-    if all(x["accuracy"] < 0.6 and x["accuracy"] - x["val_accuracy"] < 0.1 for x in lasts):
+    text = ("Last epoch's training accuracy (augmented, dropout on) vs validation accuracy: "
+            + "; ".join(f"{k} {_pct(x['accuracy'])} vs {_pct(x['val_accuracy'])}" for k, x in lasts.items()) + ".")
+    if all(x["accuracy"] < 0.6 and x["accuracy"] - x["val_accuracy"] < 0.1 for x in lasts.values()):
         text += (" Training accuracy this low, and not far above validation, says the head with 4 trainable "
                  "backbone layers underfits rather than overfits.")
     return text

@@ -194,6 +194,9 @@ def test_a_loso_row_finishes_over_several_machines(rp, monkeypatch, tmp_path):
     (state / "state.json").write_text(json.dumps({"epoch": 2, "total": 10, "best_val_accuracy": 0.5,
                                                   "partial": {"batches": 40}}))  # a mid-epoch checkpoint
     assert rp.row_result("jaffe_loso")["progress"].endswith("KM: epoch 2/10 and 40 batches of epoch 3, best val 50.00%")
+    (state / "state.json").write_text(json.dumps({"epoch": 0, "total": 10, "best_val_accuracy": -1,
+                                                  "partial": {"batches": 7}}))  # inside the first epoch
+    assert rp.row_result("jaffe_loso")["progress"].endswith("KM: epoch 0/10 and 7 batches of epoch 1")
     (state / "state.json").write_text(json.dumps({"epoch": 2, "total": 10, "best_val_accuracy": 0.5}))
     rp.save_row_records(rp.all_results())
     assert set(rp.load_row_records()["jaffe_loso"]["folds"]) == {"KA", "KL"}
