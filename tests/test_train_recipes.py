@@ -163,6 +163,31 @@ def test_edge_recipe_run_and_eval(small_fer_csv, tmp_path):
     assert (tmp_path / "ev" / "plots" / "tsne_test.png").stat().st_size > 1000
 
 
+@pytest.mark.slow  # two MobileNetV2 trainings: ~1.5 min
+def test_resume_takes_batchnorm_statistics_from_the_checkpoint(small_fer_csv, tmp_path):
+    """A resumed bn_recalibrate run does not recalibrate again: its checkpoint holds the statistics."""
+    from fer_edge.training.trainer import train
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_epoch_2(line: str) -> None:
+        if line == "epoch 2/2":  # epoch 1's checkpoint is written
+            raise Stop
+
+    out = tmp_path / "run"
+    recipe = _quick("edge_mobilenetv2_64", epochs=2)
+    assert recipe.data["model"]["bn_recalibrate"]
+    with pytest.raises(Stop):
+        train(recipe, small_fer_csv, out, log=stop_at_epoch_2)
+    lines: list[str] = []
+    train(recipe, small_fer_csv, out, resume=True, log=lines.append)
+    assert "BatchNorm recalibration skipped: the checkpoint being resumed holds the statistics" in lines
+    assert not any(line.startswith("BatchNorm recalibrated") for line in lines)
+    assert "resuming after epoch 1/2 (best val accuracy so far" in "\n".join(lines)
+    _assert_run(out, 2, ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"))
+
+
 def test_eval_errors(tmp_path, small_fer_csv):
     from fer_edge.training.evaluation_cmd import evaluate_model
 
@@ -309,6 +334,33 @@ def test_custom_cnn_small_models_match_the_papers_size(name, paper_params):
     denses = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
     assert (len(convs), len(denses)) == ((3, 2) if name.endswith("model1") else (4, 3))
     assert abs(trainable - paper_params) / paper_params < 0.04, trainable
+
+
+def test_recalibrate_bn_keeps_the_function_and_makes_batch_statistics_agree():
+    """A folded BN (mean 0, var 1, the shared MobileNetV2 file's) gets its input's statistics:
+    inference computes the same function, and training mode on the same images now agrees with it."""
+    import keras
+    import numpy as np
+
+    from fer_edge.training.models import recalibrate_bn
+
+    inp = keras.Input((6, 6, 2), name="image")
+    bn = keras.layers.BatchNormalization(name="block_bn")  # a backbone layer: no head_/pre_ prefix
+    out = keras.layers.GlobalAveragePooling2D(name="head_pool")(bn(keras.layers.Conv2D(3, 3, name="conv")(inp)))
+    model = keras.Model(inp, out)
+    rng = np.random.default_rng(0)
+    folded = [np.ones(3), rng.normal(size=3), np.zeros(3), np.ones(3)]  # identity plus a bias
+    bn.set_weights(folded)
+    x = rng.normal(5.0, 3.0, (40, 6, 6, 2)).astype("float32")
+    before = np.asarray(model(x, training=False))
+    assert not np.allclose(np.asarray(model(x, training=True)), before, atol=1e-2)  # why it cannot train as is
+    bn.set_weights(folded)  # the training-mode call moved the moving statistics
+
+    assert recalibrate_bn(model, x, batch=16) == 1
+    np.testing.assert_allclose(np.asarray(model(x, training=False)), before, rtol=1e-4, atol=1e-4)
+    conv_out = np.asarray(model.get_layer("conv")(x)).reshape(-1, 3)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), conv_out.mean(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(model(x, training=True)), before, rtol=1e-3, atol=1e-3)
 
 
 def test_prose_edits_keep_a_run_resumable_and_settings_do_not(tmp_path):

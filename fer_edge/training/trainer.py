@@ -266,7 +266,7 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
     from ..evaluation import evaluate
     from ..runtime.keras_backend import keras_classifier
     from .evaluate import features, float32_model
-    from .fitloop import fit
+    from .fitloop import fit, read_state
     from . import report
 
     labels = list(ds.label_names)
@@ -276,7 +276,9 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
         log(f"SUBSTITUTION: {info['substitution']}")
     mcfg = recipe.section("model")
     freeze_bn = bool(mcfg.get("freeze_bn", mcfg.get("builder") == "mobilenetv2"))
-    if mcfg.get("bn_recalibrate"):
+    if mcfg.get("bn_recalibrate") and resume and read_state(folder / "checkpoints"):
+        log("BatchNorm recalibration skipped: the checkpoint being resumed holds the statistics")
+    elif mcfg.get("bn_recalibrate"):
         from .data import apply_scale
         from .models import recalibrate_bn
 
