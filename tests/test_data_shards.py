@@ -22,6 +22,7 @@ from fer_edge.errors import DataError
 from fer_edge.labels import FER7
 
 from inthewild_fixtures import faces
+from tiny_recipe import tiny_recipe
 
 
 def make_imagefolder(root, n_train=140, n_test=35, seed=0):
@@ -153,37 +154,7 @@ def test_shards_bad_input(folder, tmp_path):
     assert res.exit_code == 2 and "--shard-size must be >= 1" in res.stderr
 
 
-TINY = """
-name = "stream_tiny"
-[data]
-labels = "fer7"
-protocol = "p"
-[data.protocols.p]
-type = "fixed"
-label = "train less a 10% holdout / test"
-train = { split = "train", holdout = { fraction = 0.1, seed = 0, part = "rest" } }
-val = { split = "train", holdout = { fraction = 0.1, seed = 0, part = "holdout" } }
-test = { split = "test" }
-[input]
-size = [40, 40]
-color = "gray"
-[model]
-builder = "plain_cnn"
-widths = [8, 16]
-convs = 1
-normalize = "unit"
-head = "linear"
-[train]
-seed = 0
-epochs = 2
-batch_size = 32
-optimizer = "adam"
-lr = 0.001
-[augment]
-hflip = true
-[report]
-tsne_samples = 30
-"""
+TINY = tiny_recipe('name = "stream_tiny"\n')
 
 
 def test_train_streams_from_shards(folder, tmp_path, monkeypatch):

@@ -13,6 +13,8 @@ import pytest
 
 from fer_edge.errors import ConfigError
 
+from tiny_recipe import tiny_recipe
+
 REPO = Path(__file__).resolve().parent.parent
 pytest.importorskip("pydantic", reason="the recipe schema needs the train extra")
 
@@ -417,35 +419,21 @@ def test_row_references_do_not_chain(rp):
             assert not (rp.RUNS[target].leak_free or "").startswith("row:"), key
 
 
-DEDUP_RECIPE = """
+DEDUP_RECIPE = tiny_recipe("""
 name = "dedup_tiny"
-[data]
-labels = "fer7"
-protocol = "p"
-[data.protocols.p]
-type = "fixed"
+[data.protocols.holdout]
 label = "train less a 20% holdout / test"
-train = { split = "train", holdout = { fraction = 0.2, seed = 0, part = "rest" } }
-val = { split = "train", holdout = { fraction = 0.2, seed = 0, part = "holdout" } }
-test = { split = "test" }
-[input]
-size = [40, 40]
-color = "gray"
+train = { holdout = { fraction = 0.2 } }
+val = { holdout = { fraction = 0.2 } }
 [model]
-builder = "plain_cnn"
 widths = [8]
-convs = 1
-normalize = "unit"
-head = "linear"
 [train]
-seed = 0
 epochs = 1
-batch_size = 32
-optimizer = "adam"
-lr = 0.001
+[augment]
+hflip = false
 [report]
 tsne_samples = 0
-"""
+""")
 
 
 def test_dedup_eval_drops_faces_the_model_trained_on(rp, tmp_path):

@@ -21,14 +21,15 @@ from fer_edge.errors import ConfigError
 from fer_edge.training import distribute
 from fer_edge.training.recipes import load_recipe
 
+from tiny_recipe import tiny_recipe
+
 HERE = Path(__file__).parent
 
-TINY = """
+TINY = tiny_recipe("""
 name = "distribute_tiny"
 [data]
-labels = "fer7"
-protocol = "p"
-[data.protocols.p]
+protocol = "whole"
+[data.protocols.whole]
 type = "fixed"
 label = "train / test (also the validation set: the runs compare models, not scores)"
 train = { split = "train" }
@@ -36,25 +37,17 @@ val = { split = "test" }
 test = { split = "test" }
 [input]
 size = [32, 32]
-color = "gray"
 [model]
-builder = "plain_cnn"
-widths = [8, 16]
-convs = 1
-normalize = "unit"
-head = "linear"
 dropout = 0.0
 freeze_bn = true   # BN as a fixed affine: trainable BN normalises each replica's share (distribute.py)
 [train]
-seed = 0
-epochs = 2
 batch_size = 32
 optimizer = "sgd"
 lr = 0.05
 replica_scaling = "none"
-[report]
-tsne_samples = 30
-"""
+[augment]
+hflip = false
+""")
 
 CHILD = r"""
 import json, sys
