@@ -815,7 +815,9 @@ def _jaffe_dev_note(results: dict[str, dict[str, Any]]) -> str:
     """The deviation checks' accuracies, read from their runs."""
     def acc(key: str) -> str:
         r = results.get(key, {})
-        return _pct(r["summary"]["test_accuracy"]) if r.get("status") == "done" else "not run"
+        if r.get("status") == "done":
+            return _pct(r["summary"]["test_accuracy"])
+        return "not finished" if r.get("status") == "partial" else "not run"
 
     def ran(keys: tuple[str, ...]) -> str:
         how = "; ".join(sorted({_ran_on(results[k]) for k in keys if results.get(k, {}).get("status") == "done"}))
@@ -832,8 +834,8 @@ def _jaffe_dev_note(results: dict[str, dict[str, Any]]) -> str:
             f"{acc('jaffe_dev_bn')} and at the paper's lr 1e-3 {acc('jaffe_dev_paper_bn')}{ran(bn)}.")
     lasts = _last_epochs(results, bn)
     if lasts:
-        text += (" Last epoch's training accuracy (augmented copies; trained BatchNorm normalizes with each batch's "
-                 "statistics) vs validation accuracy (moving statistics): " + _last_epoch_text(lasts) + ".")
+        text += (" Last epoch's training accuracy (augmented copies; a trained BatchNorm normalizes with each batch's "
+                 "statistics, a frozen one with its moving statistics) vs validation accuracy (moving statistics): " + _last_epoch_text(lasts) + ".")
         if any(x["accuracy"] - x["val_accuracy"] > 0.2 for k, x in lasts.items() if k != "jaffe_dev_norm_f32"):
             text += (" A model that fits its training copies but scores far lower on validation copies of the same "
                      "faces (the split leaks) is not overfitting people. The likely cause, not measured here: moving "
