@@ -102,7 +102,8 @@ def _finished_cnn(folder: Path, correct: list[int]):
     summary = {"test_accuracy": test["accuracy"], "test_macro_f1": 0.6, "epochs_run": 2, "precision": "float32"}
     (folder / "metrics.json").write_text(json.dumps({"test": test, "val": test, "summary": summary}))
     (folder / "manifest.json").write_text("{}")
-    (folder / "history.csv").write_text("epoch,seconds,images_per_second\n1,100,200\n2,300,400\n")
+    (folder / "history.csv").write_text(
+        "epoch,seconds,images_per_second,accuracy,val_accuracy\n1,100,200,0.5,0.4\n2,300,400,0.75,0.625\n")
     return n
 
 
@@ -122,7 +123,9 @@ def test_table_from_run_folders(rp):
     (out / "efficientnet_b0.result.json").write_text(json.dumps({"status": "failed", "reason": "x " + "b" * 600}))
     (out / "resnet50.result.json").write_text(json.dumps({"status": "failed", "reason": long_reason}))
 
-    rp.write_table(rp.all_results())
+    results = rp.all_results()
+    assert results["cnn_m3_k3_lr003"]["last_epoch"] == {"accuracy": 0.75, "val_accuracy": 0.625}  # for the notes
+    rp.write_table(results)
     text = rp.TABLE.read_text()
     rows: dict[str, str] = {}
     for line in text.splitlines():  # the main table's row of each key (the CNN section repeats some keys)
@@ -484,3 +487,23 @@ def test_the_command_names_the_precision_a_result_was_trained_in(rp):
     assert rp.command("cnn_m3_k2_lr003", "mixed_bfloat16").endswith("--only cnn_m3_k2_lr003 --resume")
     assert rp.command("jaffe_loso", "float32").endswith("--only jaffe_loso --resume")  # float32 is the row's own
     assert rp.command("jaffe_loso").endswith("--resume")
+
+
+def test_the_jaffe_deviation_note_reads_the_batchnorm_rows(rp):
+    def done(acc, train_acc, val_acc):
+        return {"status": "done", "summary": {"test_accuracy": acc}, "cpu": "AMD EPYC", "precision": "float32",
+                "last_epoch": {"accuracy": train_acc, "val_accuracy": val_acc}}
+
+    results = {"jaffe_dev_norm_f32": done(0.98, 0.97, 0.985), "jaffe_dev_bn": done(0.58, 0.99, 0.6),
+               "jaffe_dev_paper_bn": {"status": "partial"}, "jaffe_dev_paper": {"status": "failed"}}
+    note = rp._jaffe_dev_note(results)
+    assert "inference mode at lr 1e-4 (the control) 98.00%" in note and "at lr 1e-4 58.00%" in note
+    assert "at the paper's lr 1e-3 not finished (AMD EPYC, float32)" in note
+    assert "lr 1e-3 scores failed with raw input" in note and "98.90%" not in note  # nothing from elsewhere
+    assert "jaffe_dev_norm_f32 97.00% vs 98.50%; jaffe_dev_bn 99.00% vs 60.00%." in note
+    assert "The likely cause, not measured here" in note
+    # no fit on the training copies, or no gap: no cause is offered
+    for train_acc, val_acc in ((0.5, 0.25), (0.99, 0.95)):
+        results["jaffe_dev_bn"] = done(0.58, train_acc, val_acc)
+        assert "likely cause" not in rp._jaffe_dev_note(results)
+    assert "Last epoch" not in rp._jaffe_dev_note({})  # nothing recorded, nothing printed

@@ -164,27 +164,48 @@ def test_edge_recipe_run_and_eval(small_fer_csv, tmp_path):
 
 
 @pytest.mark.slow  # two MobileNetV2 trainings: ~1.5 min
-def test_resume_takes_batchnorm_statistics_from_the_checkpoint(small_fer_csv, tmp_path):
+def test_resume_takes_batchnorm_statistics_from_the_checkpoint(small_fer_csv, tmp_path, monkeypatch):
     """A resumed bn_recalibrate run does not recalibrate again: its checkpoint holds the statistics."""
+    import keras
+    import numpy as np
+
+    from fer_edge.training import fitloop
+    from fer_edge.training.models import is_backbone
     from fer_edge.training.trainer import train
+
+    models, stats = [], []  # the model fit() trains; a backbone BN's moving mean as epoch 2 starts
+    real_fit = fitloop.fit
+    monkeypatch.setattr(fitloop, "fit", lambda model, *a, **k: models.append(model) or real_fit(model, *a, **k))
 
     class Stop(Exception):
         pass
 
-    def stop_at_epoch_2(line: str) -> None:
-        if line == "epoch 2/2":  # epoch 1's checkpoint is written
-            raise Stop
+    def log(lines: list[str], stop: bool):
+        def write(line: str) -> None:
+            lines.append(line)
+            if line == "epoch 2/2":  # epoch 1 (head only: BN statistics untouched) is checkpointed
+                bn = next(layer for layer in models[-1].layers
+                          if isinstance(layer, keras.layers.BatchNormalization) and is_backbone(layer))
+                stats.append(np.array(bn.moving_mean))
+                if stop:
+                    raise Stop
+        return write
 
     out = tmp_path / "run"
     recipe = _quick("edge_mobilenetv2_64", epochs=2)
     assert recipe.data["model"]["bn_recalibrate"]
+    first: list[str] = []
     with pytest.raises(Stop):
-        train(recipe, small_fer_csv, out, log=stop_at_epoch_2)
+        train(recipe, small_fer_csv, out, log=log(first, stop=True))
+    assert any(line.startswith("BatchNorm recalibrated") for line in first)
     lines: list[str] = []
-    train(recipe, small_fer_csv, out, resume=True, log=lines.append)
+    train(recipe, small_fer_csv, out, resume=True, log=log(lines, stop=False))
     assert "BatchNorm recalibration skipped: the checkpoint being resumed holds the statistics" in lines
     assert not any(line.startswith("BatchNorm recalibrated") for line in lines)
     assert "resuming after epoch 1/2 (best val accuracy so far" in "\n".join(lines)
+    # the resumed model trains from the checkpoint's statistics, not the file's folded ones (mean 0)
+    assert len(stats) == 2 and np.abs(stats[0]).max() > 1e-3
+    np.testing.assert_allclose(stats[1], stats[0], rtol=1e-6, atol=1e-6)
     _assert_run(out, 2, ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"))
 
 

@@ -276,7 +276,8 @@ def _run_task_in_policy(recipe, task, spec, ds, data_path, kind, folder: Path, s
         log(f"SUBSTITUTION: {info['substitution']}")
     mcfg = recipe.section("model")
     freeze_bn = bool(mcfg.get("freeze_bn", mcfg.get("builder") == "mobilenetv2"))
-    if mcfg.get("bn_recalibrate") and resume and read_state(folder / "checkpoints"):
+    if mcfg.get("bn_recalibrate") and resume and read_state(folder / "checkpoints") \
+            and not recipe.data["train"].get("cache_features"):  # a cached-features checkpoint holds the head only
         log("BatchNorm recalibration skipped: the checkpoint being resumed holds the statistics")
     elif mcfg.get("bn_recalibrate"):
         from .data import apply_scale
