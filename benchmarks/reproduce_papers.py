@@ -867,8 +867,9 @@ def _precision_note(results: dict[str, dict[str, Any]]) -> str:
                 "(float32), the same row in the two precisions; written when both have run.")
     x, y = a["summary"]["test_accuracy"], b["summary"]["test_accuracy"]
     return (f"What bfloat16 changes in accuracy: cnn_m3_k3_lr003 {_pct(x)} ({_ran_on(a)}) against "
-            f"cnn_m3_k3_lr003_f32 {_pct(y)} ({_ran_on(b)}), {(x - y) * 100:+.2f} points; one run each (on "
-            "different CPUs): a difference within run-to-run noise, unmeasured here, cannot be put down to precision.")
+            f"cnn_m3_k3_lr003_f32 {_pct(y)} ({_ran_on(b)}), {(x - y) * 100:+.2f} points; one run each, on "
+            "different CPUs; run-to-run noise (the seed, the epoch early stopping picks) is not measured here, so the "
+            "gap cannot be put down to precision.")
 
 
 def _resnet_fit_note(results: dict[str, dict[str, Any]]) -> str:
