@@ -837,7 +837,8 @@ def _jaffe_dev_note(results: dict[str, dict[str, Any]]) -> str:
     lasts = _last_epochs(results, bn)
     if lasts:
         text += (" Last epoch's training accuracy (augmented copies; a trained BatchNorm normalizes with each batch's "
-                 "statistics, a frozen one with its moving statistics) vs validation accuracy (moving statistics): " + _last_epoch_text(lasts) + ".")
+                 "statistics, a frozen one with its moving statistics) vs validation accuracy (moving statistics): "
+                 + _last_epoch_text(lasts) + ".")
         if any(x["accuracy"] > 0.9 and x["accuracy"] - x["val_accuracy"] > 0.2
                for k, x in lasts.items() if k != "jaffe_dev_norm_f32"):
             text += (" A model that fits its training copies but scores far lower on validation copies of the same "
