@@ -749,8 +749,20 @@ def _fold_epochs(per_fold: dict[str, dict[str, Any]], cap: int) -> str:
     text = f"; epochs per fold {min(runs)}-{max(runs)}"
     if None not in best:  # folds finished before best_epoch was recorded: no partial range
         text += f" (best {min(best)}-{max(best)})"
-    return text + f", {sum(r >= cap for r in runs)} of {len(runs)} folds ran to the cap of {cap}"
+    capped = {k.removeprefix("loso-"): f for k, f in sorted(per_fold.items()) if f["epochs_run"] >= cap}
+    text += f", {len(capped)} of {len(runs)} folds ran to the cap of {cap}"
+    if capped:
+        text += " (" + ", ".join(f"{s}{_capped_fold_best(f)}" for s, f in capped.items()) + ")"
+    return text
 
+
+
+def _capped_fold_best(fold: dict[str, Any]) -> str:
+    """': best epoch 10 of 10, still rising': a best epoch that is the last means the cap, not the curve, stopped it."""
+    best, ran = fold.get("best_epoch"), fold["epochs_run"]
+    if best is None:
+        return ""
+    return f": best epoch {best} of {ran}" + (", still rising" if best == ran else "")
 
 def _claim_interval(row: Row) -> str:
     acc, n = row.claim_test

@@ -382,10 +382,14 @@ def test_leak_free_cells_fail_softly_and_point_to_their_row(rp, monkeypatch):
             and "60.00%, 58.00% without its 242 faces pixel-identical to a training face (n=5500; still chosen on "
                 "this holdout)" in rows["resnet50_sub_96"])
     # LOSO: the epochs each fold ran, and how many the cap (not the held-out person's curve) stopped
-    assert "epochs per fold 4-10 (best 1-7), 1 of 10 folds ran to the cap of 10" in rows["jaffe_loso"]
+    assert "epochs per fold 4-10 (best 1-7), 1 of 10 folds ran to the cap of 10 (" in rows["jaffe_loso"]
     # a run resumed over folds finished before best_epoch was recorded: no partial best range; older: nothing
     mixed = {"loso-KA": {"epochs_run": 3}, "loso-KL": {"epochs_run": 10, "best_epoch": 2}}
-    assert rp._fold_epochs(mixed, 10) == "; epochs per fold 3-10, 1 of 2 folds ran to the cap of 10"
+    assert rp._fold_epochs(mixed, 10) == "; epochs per fold 3-10, 1 of 2 folds ran to the cap of 10 (KL: best epoch 2 of 10)"
+    # a capped fold whose best epoch is its last: the cap stopped a curve still rising, and the row says which
+    rising = {"loso-KA": {"epochs_run": 4, "best_epoch": 1}, "loso-UY": {"epochs_run": 10, "best_epoch": 10}}
+    assert rp._fold_epochs(rising, 10) == ("; epochs per fold 4-10 (best 1-10), 1 of 2 folds ran to the cap of 10 "
+                                           "(UY: best epoch 10 of 10, still rising)")
     assert rp._fold_epochs({"loso-KA": {"accuracy": 0.4}}, 10) == ""
 
 
