@@ -88,6 +88,10 @@ class Row:
     # leave-one-subject-out rows: one run folder per held-out subject (runs/papers/KEY/loso-S), each recorded in
     # papers_rows.json as it ends, so a row of many hours can finish over several machines
     loso_subjects: tuple[str, ...] = ()
+    # epoch caps a LOSO row ran at before `epochs` was raised. At a constant lr in one stage a fold's epochs do not
+    # depend on the cap: a fold that early stopping ended below an earlier cap counts as it is, one that ran to it
+    # is trained again at the raised cap.
+    earlier_caps: tuple[int, ...] = ()
 
 
 _CNN = "Deep Learning: Facial Emotion Detection, 4 classes"
@@ -242,9 +246,11 @@ def command(key: str, precision: str | None = None) -> str:
 # ---------------------------------------------------------------- building and running a row
 
 
-def build_recipe(key: str, smoke: bool = False, precision: str | None = None, subject: str | None = None):
+def build_recipe(key: str, smoke: bool = False, precision: str | None = None, subject: str | None = None,
+                 epochs: int | None = None):
     """The row's recipe: the built-in file plus the row's edits, schema-checked, with its epoch budget
-    (and `precision`, if given, in place of the row's; `subject`: a LOSO row's fold for that subject alone)."""
+    (and `precision`, if given, in place of the row's; `subject`: a LOSO row's fold for that subject alone;
+    `epochs`: another cap than the row's, e.g. one of its earlier_caps)."""
     from fer_edge.training.recipe_schema import validate_recipe
     from fer_edge.training.recipes import Recipe, load_recipe, with_overrides
 
@@ -269,7 +275,8 @@ def build_recipe(key: str, smoke: bool = False, precision: str | None = None, su
         f"benchmarks/reproduce_papers.py row {key}: edits {json.dumps(row.edits)}, protocol {pname} {json.dumps(row.changes)}")
     validate_recipe(data, f"benchmarks/reproduce_papers.py row {key} (recipe {row.recipe})")
     recipe = Recipe(name=base.name, data=data, source=base.source, sha256=base.sha256)
-    return with_overrides(recipe, epochs=1 if smoke else row.epochs, protocol=row.protocol, precision=precision)
+    return with_overrides(recipe, epochs=1 if smoke else epochs or row.epochs, protocol=row.protocol,
+                          precision=precision)
 
 
 def run_one(key: str, resume: bool, out_root: Path | None = None, limit: int | None = None, smoke: bool = False,
@@ -311,13 +318,14 @@ def _run_folds(key: str, out: Path, data: Path, resume: bool, limit: int | None,
     row = RUNS[key]
     want = precision or row_precision(key)
     done: dict[str, dict[str, Any]] = {}
+    capped: dict[str, int] = {}
     if not (smoke or retrain):
         state = _loso_record(key, out.parent, load_row_records().get(key))  # the table's own reading of the folds
         if state["stale_here"]:
             subject = state["stale_here"][0]
             raise FerEdgeError(f"{out / f'loso-{subject}'}: a fold trained with other settings than row {key} "
                                "defines now; delete it, or --retrain the row")
-        done = state["folds"]
+        done, capped = state["folds"], state["capped_here"]
         other = sorted({f["precision"] for f in done.values()} - {want})
         if other:
             raise FerEdgeError(f"row {key}: {len(done)} folds are finished in {', '.join(other)}; pooled folds share "
@@ -327,6 +335,10 @@ def _run_folds(key: str, out: Path, data: Path, resume: bool, limit: int | None,
         if subject in done:
             continue
         _log(f"{key}: fold {subject}")
+        if subject in capped:  # a finished run folder does not resume: the fold trains again from its first epoch
+            _log(f"{key}: fold {subject} ran to the earlier cap of {capped[subject]}: training it again at "
+                 f"{row.epochs}")
+            shutil.rmtree(out / f"loso-{subject}")
         summary = train(build_recipe(key, smoke, precision, subject), data, out / f"loso-{subject}", resume=resume,
                         overwrite=smoke or retrain, log=_log, limit=limit)
         if after_fold:
@@ -463,16 +475,8 @@ def _folder_record(key: str, out_root: Path, evaluate: bool) -> dict[str, Any]:
 
 
 def _current_folds(key: str, folds: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The recorded folds of a LOSO row that trained the recipe the row defines now (their digest matches)."""
-    digests: dict[str | None, str] = {}
-    out = {}
-    for subject, f in folds.items():
-        p = f.get("precision")
-        if p not in digests:
-            digests[p] = row_digest(key, p)
-        if f.get("digest") == digests[p]:
-            out[subject] = f
-    return out
+    """The recorded folds of a LOSO row that trained the recipe the row defines now (fold_standing)."""
+    return {subject: f for subject, f in folds.items() if fold_standing(key, f)[0] == "current"}
 
 
 def _fold_record(folder: Path, subject: str) -> dict[str, Any]:
@@ -519,16 +523,20 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
     folds: dict[str, dict[str, Any]] = {}
     here: list[str] = []
     stale_here: list[str] = []  # fold folders trained with other settings and no current record
+    capped_here: dict[str, int] = {}  # fold folders that ran to an earlier cap: trained again at the row's
     live = None
     for subject in row.loso_subjects:
         f = folder / f"loso-{subject}"
         if (f / "manifest.json").is_file():
             folds[subject] = _fold_record(f, subject)
-            if folds[subject]["digest"] != row_digest(key, folds[subject]["precision"]):
+            standing, cap = fold_standing(key, folds[subject])
+            if standing != "current":
                 # trained with other settings: the recorded fold, if any, counts (training the row again says why)
                 del folds[subject]
                 if subject in old:
                     folds[subject] = old[subject]
+                elif standing == "capped":
+                    capped_here[subject] = cap
                 else:
                     stale_here.append(subject)
                 continue
@@ -546,7 +554,7 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
     secs = [f["train_seconds"] for f in folds.values() if f.get("train_seconds")]
     rates = [f["images_per_second"] for f in folds.values() if f.get("images_per_second")]
     out: dict[str, Any] = {"status": "not run", "folds": folds, "here": bool(here), "folds_here": here,
-                           "stale_here": stale_here,
+                           "stale_here": stale_here, "capped_here": capped_here,
                            "train_hours": sum(secs) / 3600 if secs else None,
                            "images_per_second": statistics.median(rates) if rates else None,
                            "epochs_run": sum(f.get("epochs_run") or 0 for f in folds.values()),
@@ -569,8 +577,11 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
                    precision=precisions[0],
                    cpu=", ".join(sorted({f.get("cpu") or "?" for f in folds.values()})))
     elif folds or live:
+        again = "".join(f"; {s} ran to the earlier cap of {c}: to train again at {row.epochs}"
+                        for s, c in capped_here.items())
         out.update(status="partial", progress=f"{len(folds)} of {len(row.loso_subjects)} folds finished "
-                   f"({len(here)} here, {len(folds) - len(here)} recorded earlier)" + (f"; {live}" if live else ""))
+                   f"({len(here)} here, {len(folds) - len(here)} recorded earlier)" + (f"; {live}" if live else "")
+                   + again)
     elif res.get("status") == "failed":
         out.update(status="failed", reason=res.get("reason", "?"))
     return out
@@ -647,9 +658,28 @@ def settings_digest(recipe_data: dict[str, Any]) -> str:
     return training_digest(data)
 
 
-def row_digest(key: str, precision: str | None = None) -> str:
-    """The settings digest of the row as RUNS defines it now (in `precision`, if given)."""
-    return settings_digest(build_recipe(key, precision=precision).data)
+def row_digest(key: str, precision: str | None = None, epochs: int | None = None) -> str:
+    """The settings digest of the row as RUNS defines it now (in `precision`, if given; at the cap `epochs`)."""
+    return settings_digest(build_recipe(key, precision=precision, epochs=epochs).data)
+
+
+def fold_standing(key: str, fold: dict[str, Any]) -> tuple[str, int | None]:
+    """How a LOSO fold's record stands against row `key` now: ("current", None) if it trained what the row
+    defines, or stopped early below one of the row's earlier caps; ("capped", cap) if it ran to an earlier
+    cap, so the raised one may train it further; ("stale", None) if it trained other settings."""
+    row, p = RUNS[key], fold.get("precision")
+    if fold.get("digest") == row_digest(key, p):
+        return "current", None
+    for cap in row.earlier_caps:
+        if fold.get("digest") != row_digest(key, p, epochs=cap):
+            continue
+        train = build_recipe(key, precision=p).data["train"]
+        if train.get("schedule") != "constant" or len(train.get("stages") or [None]) > 1:
+            raise FerEdgeError(f"row {key}: earlier_caps needs a constant lr in one stage (its epochs then do not "
+                               f"depend on the cap); schedule {train.get('schedule')!r}")
+        ran = fold.get("epochs_run")
+        return ("current", None) if ran is not None and ran < cap else ("capped", cap)
+    return "stale", None
 
 
 def row_result(key: str, out_root: Path | None = None, evaluate: bool = True,

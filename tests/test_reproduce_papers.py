@@ -260,6 +260,50 @@ def test_a_loso_row_finishes_over_several_machines(rp, monkeypatch, tmp_path):
     assert rp.row_result("jaffe_loso")["status"] == "partial"
 
 
+
+def test_a_raised_loso_cap_keeps_the_folds_that_stopped_early_and_retrains_the_capped_one(rp, monkeypatch, tmp_path):
+    # jaffe_loso's cap raised from 10 to 20: at a constant lr a fold that early stopping ended at epoch 4 trains
+    # alike under either cap and counts; the fold that ran to 10 (its best epoch the last) trains again from scratch
+    pytest.importorskip("scipy")
+    import dataclasses
+
+    monkeypatch.setitem(rp.RUNS, "jaffe_loso", dataclasses.replace(rp.RUNS["jaffe_loso"], epochs=20,
+                                                                  earlier_caps=(10,)))
+    out = rp.OUT / "jaffe_loso"
+    for subject in rp.JAFFE_SUBJECTS:
+        capped = subject == "UY"
+        _finished_fold(rp, out / f"loso-{subject}", subject, 9, 10 if capped else 4, 10 if capped else 1,
+                       rp.build_recipe("jaffe_loso", precision="float32", subject=subject, epochs=10).data)
+    first = rp.row_result("jaffe_loso")
+    assert first["status"] == "partial" and "UY" not in first["folds"] and first["stale_here"] == []
+    assert first["progress"].endswith("UY ran to the earlier cap of 10: to train again at 20")
+    trained = []
+
+    def fake_train(recipe, data, fold_out, **kw):
+        assert not fold_out.exists()  # the capped fold's finished folder is gone: it trains from its first epoch
+        assert recipe.data["train"]["epochs"] == 20
+        trained.append(fold_out.name)
+        _finished_fold(rp, fold_out, "UY", 12, 13, 10, recipe.data)
+
+    monkeypatch.setattr("fer_edge.training.trainer.train", fake_train)
+    (tmp_path / "data" / "jaffe").mkdir(parents=True)
+    monkeypatch.setenv("FER_EDGE_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(sys, "argv", ["reproduce_papers.py", "--only", "jaffe_loso", "--resume"])
+    rp.main()
+    assert trained == ["loso-UY"]
+    done = rp.row_result("jaffe_loso")
+    assert done["status"] == "done" and done["test_correct"] == 9 * 9 + 12
+    assert done["per_fold"]["loso-UY"] == {"epochs_run": 13, "best_epoch": 10}
+    assert rp._fold_epochs(done["per_fold"], 20) == "; epochs per fold 4-13 (best 1-10), 0 of 10 folds ran to the cap of 20"
+    # an earlier cap means nothing to a schedule that spans the epochs: the row refuses it, naming itself
+    row = rp.RUNS["jaffe_loso"]
+    monkeypatch.setitem(rp.RUNS, "jaffe_loso", dataclasses.replace(
+        row, edits={**row.edits, "train": {**row.edits["train"], "schedule": "cosine"}}))
+    fold = {"precision": "float32", "epochs_run": 4,
+            "digest": rp.settings_digest(rp.build_recipe("jaffe_loso", precision="float32", epochs=10).data)}
+    with pytest.raises(rp.FerEdgeError, match="row jaffe_loso: earlier_caps needs a constant lr"):
+        rp.fold_standing("jaffe_loso", fold)
+
 def test_finished_rows_survive_a_new_machine(rp, monkeypatch):
     # runs/papers/ stays on the machine that trained: a finished row's record is committed beside the table,
     # and a machine without the run folder writes the same rows from it and does not train the row again.
