@@ -275,8 +275,20 @@ def build_recipe(key: str, smoke: bool = False, precision: str | None = None, su
         f"benchmarks/reproduce_papers.py row {key}: edits {json.dumps(row.edits)}, protocol {pname} {json.dumps(row.changes)}")
     validate_recipe(data, f"benchmarks/reproduce_papers.py row {key} (recipe {row.recipe})")
     recipe = Recipe(name=base.name, data=data, source=base.source, sha256=base.sha256)
+    if row.earlier_caps:
+        _check_cap_free(key, recipe)
     return with_overrides(recipe, epochs=1 if smoke else epochs or row.epochs, protocol=row.protocol,
                           precision=precision)
+
+
+def _check_cap_free(key: str, recipe) -> None:
+    """A row with earlier_caps keeps folds trained under a lower cap: its epochs must not depend on the cap
+    (a constant lr in one stage; a cosine or step schedule spreads over the epochs it is given)."""
+    train = recipe.data["train"]
+    schedules = {s.get("schedule", train.get("schedule", "constant")) for s in recipe.stages}
+    if len(recipe.stages) > 1 or schedules != {"constant"}:
+        raise FerEdgeError(f"row {key}: earlier_caps needs a constant lr in one stage, not {len(recipe.stages)} "
+                           f"stage(s) with schedule {', '.join(sorted(schedules))}")
 
 
 def run_one(key: str, resume: bool, out_root: Path | None = None, limit: int | None = None, smoke: bool = False,
@@ -325,7 +337,7 @@ def _run_folds(key: str, out: Path, data: Path, resume: bool, limit: int | None,
             subject = state["stale_here"][0]
             raise FerEdgeError(f"{out / f'loso-{subject}'}: a fold trained with other settings than row {key} "
                                "defines now; delete it, or --retrain the row")
-        done, capped = state["folds"], state["capped_here"]
+        done, capped = state["folds"], state["capped"]
         other = sorted({f["precision"] for f in done.values()} - {want})
         if other:
             raise FerEdgeError(f"row {key}: {len(done)} folds are finished in {', '.join(other)}; pooled folds share "
@@ -335,11 +347,15 @@ def _run_folds(key: str, out: Path, data: Path, resume: bool, limit: int | None,
         if subject in done:
             continue
         _log(f"{key}: fold {subject}")
-        if subject in capped:  # a finished run folder does not resume: the fold trains again from its first epoch
-            _log(f"{key}: fold {subject} ran to the earlier cap of {capped[subject]}: training it again at "
-                 f"{row.epochs}")
-            shutil.rmtree(out / f"loso-{subject}")
-        summary = train(build_recipe(key, smoke, precision, subject), data, out / f"loso-{subject}", resume=resume,
+        fold_out = out / f"loso-{subject}"
+        if subject in capped and (fold_out / "manifest.json").is_file():
+            # a finished run folder does not resume: the fold trains again from its first epoch; the old folder
+            # (its curve up to the earlier cap) is kept beside, moved in one rename
+            _log(f"{key}: fold {_capped_again(subject, capped[subject], row.epochs)}")
+            aside = out / f"loso-{subject}.cap{capped[subject]}"
+            shutil.rmtree(aside, ignore_errors=True)
+            fold_out.rename(aside)
+        summary = train(build_recipe(key, smoke, precision, subject), data, fold_out, resume=resume,
                         overwrite=smoke or retrain, log=_log, limit=limit)
         if after_fold:
             try:
@@ -347,6 +363,10 @@ def _run_folds(key: str, out: Path, data: Path, resume: bool, limit: int | None,
             except Exception:  # noqa: BLE001 - recording is retried after the next fold and at the end
                 traceback.print_exc()
     return summary if smoke else {"folds": len(row.loso_subjects)}
+
+
+def _capped_again(subject: str, cap: int, raised: int) -> str:
+    return f"{subject} ran to the earlier cap of {cap}: to train again at {raised}"
 
 
 def _safe_dedup(run: Path, role: str = "test") -> dict:
@@ -519,11 +539,12 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
 
     row = RUNS[key]
     folder = out_root / key
-    old = _current_folds(key, (stored or {}).get("folds", {}))
+    stored_folds = (stored or {}).get("folds", {})
+    old = _current_folds(key, stored_folds)
     folds: dict[str, dict[str, Any]] = {}
     here: list[str] = []
     stale_here: list[str] = []  # fold folders trained with other settings and no current record
-    capped_here: dict[str, int] = {}  # fold folders that ran to an earlier cap: trained again at the row's
+    capped: dict[str, int] = {}  # folds (here or recorded) that an earlier cap ended: trained again at the row's
     live = None
     for subject in row.loso_subjects:
         f = folder / f"loso-{subject}"
@@ -536,7 +557,7 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
                 if subject in old:
                     folds[subject] = old[subject]
                 elif standing == "capped":
-                    capped_here[subject] = cap
+                    capped[subject] = cap
                 else:
                     stale_here.append(subject)
                 continue
@@ -547,14 +568,18 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
             here.append(subject)
         elif subject in old:
             folds[subject] = old[subject]
-        elif live is None and _progress(f / "folds" / f"loso-{subject}"):  # a one-fold LOSO run's own folder
-            live = f"{subject}: {_progress(f / 'folds' / f'loso-{subject}')}"
+        elif _progress(f / "folds" / f"loso-{subject}"):  # a one-fold LOSO run's own folder, unfinished
+            live = live or f"{subject}: {_progress(f / 'folds' / f'loso-{subject}')}"
+        elif subject in stored_folds:  # recorded elsewhere: is it a fold an earlier cap ended?
+            standing, cap = fold_standing(key, stored_folds[subject])
+            if standing == "capped":
+                capped[subject] = cap
     res_file = out_root / f"{key}.result.json"
     res = json.loads(res_file.read_text()) if res_file.is_file() else {}
     secs = [f["train_seconds"] for f in folds.values() if f.get("train_seconds")]
     rates = [f["images_per_second"] for f in folds.values() if f.get("images_per_second")]
     out: dict[str, Any] = {"status": "not run", "folds": folds, "here": bool(here), "folds_here": here,
-                           "stale_here": stale_here, "capped_here": capped_here,
+                           "stale_here": stale_here, "capped": capped,
                            "train_hours": sum(secs) / 3600 if secs else None,
                            "images_per_second": statistics.median(rates) if rates else None,
                            "epochs_run": sum(f.get("epochs_run") or 0 for f in folds.values()),
@@ -577,8 +602,7 @@ def _loso_record(key: str, out_root: Path, stored: dict[str, Any] | None) -> dic
                    precision=precisions[0],
                    cpu=", ".join(sorted({f.get("cpu") or "?" for f in folds.values()})))
     elif folds or live:
-        again = "".join(f"; {s} ran to the earlier cap of {c}: to train again at {row.epochs}"
-                        for s, c in capped_here.items())
+        again = "".join(f"; {_capped_again(s, c, row.epochs)}" for s, c in capped.items())
         out.update(status="partial", progress=f"{len(folds)} of {len(row.loso_subjects)} folds finished "
                    f"({len(here)} here, {len(folds) - len(here)} recorded earlier)" + (f"; {live}" if live else "")
                    + again)
@@ -635,7 +659,7 @@ def save_row_records(results: dict[str, dict[str, Any]]) -> None:
             _log(f"{key}: failed here ({rec.get('reason', '?')[:200]}); its committed result is kept")
             continue
         mine = {k: v for k, v in rec.items()
-                if k not in ("key", "here", "folds_here", "stale_here", "recorded", "progress")}
+                if k not in ("key", "here", "folds_here", "stale_here", "capped", "recorded", "progress")}
         old = {k: v for k, v in stored.get(key, {}).items() if k != "recorded"}
         if mine != old:
             stored[key] = {**mine, "recorded": time.strftime("%Y-%m-%d", time.gmtime())}
@@ -665,20 +689,19 @@ def row_digest(key: str, precision: str | None = None, epochs: int | None = None
 
 def fold_standing(key: str, fold: dict[str, Any]) -> tuple[str, int | None]:
     """How a LOSO fold's record stands against row `key` now: ("current", None) if it trained what the row
-    defines, or stopped early below one of the row's earlier caps; ("capped", cap) if it ran to an earlier
-    cap, so the raised one may train it further; ("stale", None) if it trained other settings."""
+    defines, or early stopping ended it under one of the row's earlier caps (it would stop there under any
+    cap); ("capped", cap) if that cap ended it, so it is trained again at the row's; ("stale", None) if it
+    trained other settings."""
     row, p = RUNS[key], fold.get("precision")
     if fold.get("digest") == row_digest(key, p):
         return "current", None
     for cap in row.earlier_caps:
         if fold.get("digest") != row_digest(key, p, epochs=cap):
             continue
-        train = build_recipe(key, precision=p).data["train"]
-        if train.get("schedule") != "constant" or len(train.get("stages") or [None]) > 1:
-            raise FerEdgeError(f"row {key}: earlier_caps needs a constant lr in one stage (its epochs then do not "
-                               f"depend on the cap); schedule {train.get('schedule')!r}")
-        ran = fold.get("epochs_run")
-        return ("current", None) if ran is not None and ran < cap else ("capped", cap)
+        ran, best = fold.get("epochs_run"), fold.get("best_epoch")
+        patience = build_recipe(key, precision=p).data["train"].get("early_stopping_patience")
+        stopped = ran is not None and (ran < cap or (best is not None and patience and ran - best >= patience))
+        return ("current", None) if stopped else ("capped", cap)
     return "stale", None
 
 
@@ -779,20 +802,20 @@ def _fold_epochs(per_fold: dict[str, dict[str, Any]], cap: int) -> str:
     text = f"; epochs per fold {min(runs)}-{max(runs)}"
     if None not in best:  # folds finished before best_epoch was recorded: no partial range
         text += f" (best {min(best)}-{max(best)})"
-    capped = {k.removeprefix("loso-"): f for k, f in sorted(per_fold.items()) if f["epochs_run"] >= cap}
-    text += f", {len(capped)} of {len(runs)} folds ran to the cap of {cap}"
-    if capped:
-        text += " (" + ", ".join(f"{s}{_capped_fold_best(f)}" for s, f in capped.items()) + ")"
+    at_cap = {k.removeprefix("loso-"): f for k, f in sorted(per_fold.items()) if f["epochs_run"] >= cap}
+    text += f", {len(at_cap)} of {len(runs)} folds ran to the cap of {cap}"
+    if at_cap:
+        text += " (" + ", ".join(f"{s}{_best_at_cap(f)}" for s, f in at_cap.items()) + ")"
     return text
 
 
-
-def _capped_fold_best(fold: dict[str, Any]) -> str:
+def _best_at_cap(fold: dict[str, Any]) -> str:
     """': best epoch 10 of 10, still rising': a best epoch that is the last means the cap, not the curve, stopped it."""
     best, ran = fold.get("best_epoch"), fold["epochs_run"]
     if best is None:
         return ""
     return f": best epoch {best} of {ran}" + (", still rising" if best == ran else "")
+
 
 def _claim_interval(row: Row) -> str:
     acc, n = row.claim_test

@@ -262,25 +262,37 @@ def test_a_loso_row_finishes_over_several_machines(rp, monkeypatch, tmp_path):
 
 
 def test_a_raised_loso_cap_keeps_the_folds_that_stopped_early_and_retrains_the_capped_one(rp, monkeypatch, tmp_path):
-    # jaffe_loso's cap raised from 10 to 20: at a constant lr a fold that early stopping ended at epoch 4 trains
-    # alike under either cap and counts; the fold that ran to 10 (its best epoch the last) trains again from scratch
+    # jaffe_loso's cap raised from 10 to 20: at a constant lr a fold that early stopping ended (at epoch 4, or at
+    # the cap itself with 3 epochs without gain) trains alike under either cap and counts; the fold that the cap
+    # ended (its best epoch the last) trains again from scratch, its old folder kept beside
     pytest.importorskip("scipy")
     import dataclasses
+    import shutil
 
-    monkeypatch.setitem(rp.RUNS, "jaffe_loso", dataclasses.replace(rp.RUNS["jaffe_loso"], epochs=20,
-                                                                  earlier_caps=(10,)))
     out = rp.OUT / "jaffe_loso"
-    for subject in rp.JAFFE_SUBJECTS:
-        capped = subject == "UY"
-        _finished_fold(rp, out / f"loso-{subject}", subject, 9, 10 if capped else 4, 10 if capped else 1,
-                       rp.build_recipe("jaffe_loso", precision="float32", subject=subject, epochs=10).data)
+    for subject in rp.JAFFE_SUBJECTS:  # trained at the cap of 10, recorded, then the machine is gone
+        epochs, best = {"UY": (10, 10), "NM": (10, 7)}.get(subject, (4, 1))
+        _finished_fold(rp, out / f"loso-{subject}", subject, 9, epochs, best)
+    rp.save_row_records(rp.all_results())
+    shutil.rmtree(rp.OUT)
+    raised = dataclasses.replace(rp.RUNS["jaffe_loso"], epochs=20, earlier_caps=(10,))
+    monkeypatch.setitem(rp.RUNS, "jaffe_loso", raised)
     first = rp.row_result("jaffe_loso")
-    assert first["status"] == "partial" and "UY" not in first["folds"] and first["stale_here"] == []
-    assert first["progress"].endswith("UY ran to the earlier cap of 10: to train again at 20")
+    assert first["status"] == "partial" and first["stale_here"] == [] and first["capped"] == {"UY": 10}
+    assert first["progress"] == ("9 of 10 folds finished (0 here, 9 recorded earlier); "
+                                 "UY ran to the earlier cap of 10: to train again at 20")
+    # the same folds as folders here (the machine that trained them): UY's is moved aside, then trained again
+    for subject in rp.JAFFE_SUBJECTS:
+        epochs, best = {"UY": (10, 10), "NM": (10, 7)}.get(subject, (4, 1))
+        _finished_fold(rp, out / f"loso-{subject}", subject, 9, epochs, best,
+                       rp.build_recipe("jaffe_loso", precision="float32", subject=subject, epochs=10).data)
+    rp.ROWS.unlink()
+    here = rp.row_result("jaffe_loso")
+    assert here["capped"] == {"UY": 10} and here["progress"].startswith("9 of 10 folds finished (9 here, 0 recorded")
     trained = []
 
     def fake_train(recipe, data, fold_out, **kw):
-        assert not fold_out.exists()  # the capped fold's finished folder is gone: it trains from its first epoch
+        assert not fold_out.exists() and (fold_out.parent / "loso-UY.cap10" / "metrics.json").is_file()
         assert recipe.data["train"]["epochs"] == 20
         trained.append(fold_out.name)
         _finished_fold(rp, fold_out, "UY", 12, 13, 10, recipe.data)
@@ -292,17 +304,17 @@ def test_a_raised_loso_cap_keeps_the_folds_that_stopped_early_and_retrains_the_c
     rp.main()
     assert trained == ["loso-UY"]
     done = rp.row_result("jaffe_loso")
-    assert done["status"] == "done" and done["test_correct"] == 9 * 9 + 12
+    assert done["status"] == "done" and done["test_correct"] == 9 * 9 + 12 and done["capped"] == {}
     assert done["per_fold"]["loso-UY"] == {"epochs_run": 13, "best_epoch": 10}
     assert rp._fold_epochs(done["per_fold"], 20) == "; epochs per fold 4-13 (best 1-10), 0 of 10 folds ran to the cap of 20"
+    assert "capped" not in rp.load_row_records()["jaffe_loso"]  # what the table derives is not recorded
     # an earlier cap means nothing to a schedule that spans the epochs: the row refuses it, naming itself
-    row = rp.RUNS["jaffe_loso"]
     monkeypatch.setitem(rp.RUNS, "jaffe_loso", dataclasses.replace(
-        row, edits={**row.edits, "train": {**row.edits["train"], "schedule": "cosine"}}))
-    fold = {"precision": "float32", "epochs_run": 4,
-            "digest": rp.settings_digest(rp.build_recipe("jaffe_loso", precision="float32", epochs=10).data)}
-    with pytest.raises(rp.FerEdgeError, match="row jaffe_loso: earlier_caps needs a constant lr"):
-        rp.fold_standing("jaffe_loso", fold)
+        raised, edits={**raised.edits, "train": {**raised.edits["train"], "schedule": "cosine"}}))
+    with pytest.raises(rp.FerEdgeError, match="row jaffe_loso: earlier_caps needs a constant lr in one stage, not "
+                                              "1 stage.s. with schedule cosine"):
+        rp.build_recipe("jaffe_loso")
+
 
 def test_finished_rows_survive_a_new_machine(rp, monkeypatch):
     # runs/papers/ stays on the machine that trained: a finished row's record is committed beside the table,
