@@ -164,6 +164,14 @@ def _manifest_of(rp, folder: Path, key: str, **overrides):
 JAFFE7 = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
+def _loso_at_cap_10(rp, monkeypatch):
+    """Pin jaffe_loso at an epoch cap of 10 without earlier caps: these tests fix their folds' epochs."""
+    import dataclasses
+
+    row = dataclasses.replace(rp.RUNS["jaffe_loso"], epochs=10, earlier_caps=())
+    monkeypatch.setitem(rp.RUNS, "jaffe_loso", row)
+    return row
+
 def _finished_fold(rp, folder: Path, subject: str, correct: int, epochs: int, best: int, recipe_data=None):
     """A finished one-fold LOSO run folder (as `train` leaves it): 21 test faces, `correct` of them right."""
     folder.mkdir(parents=True)
@@ -187,6 +195,7 @@ def test_a_loso_row_finishes_over_several_machines(rp, monkeypatch, tmp_path):
     pytest.importorskip("scipy")
     import shutil
 
+    _loso_at_cap_10(rp, monkeypatch)
     out = rp.OUT
     for subject in ("KA", "KL"):
         _finished_fold(rp, out / "jaffe_loso" / f"loso-{subject}", subject, 9, 5, 2)
@@ -269,13 +278,14 @@ def test_a_raised_loso_cap_keeps_the_folds_that_stopped_early_and_retrains_the_c
     import dataclasses
     import shutil
 
+    base = _loso_at_cap_10(rp, monkeypatch)
     out = rp.OUT / "jaffe_loso"
     for subject in rp.JAFFE_SUBJECTS:  # trained at the cap of 10, recorded, then the machine is gone
         epochs, best = {"UY": (10, 10), "NM": (10, 7)}.get(subject, (4, 1))
         _finished_fold(rp, out / f"loso-{subject}", subject, 9, epochs, best)
     rp.save_row_records(rp.all_results())
     shutil.rmtree(rp.OUT)
-    raised = dataclasses.replace(rp.RUNS["jaffe_loso"], epochs=20, earlier_caps=(10,))
+    raised = dataclasses.replace(base, epochs=20, earlier_caps=(10,))
     monkeypatch.setitem(rp.RUNS, "jaffe_loso", raised)
     first = rp.row_result("jaffe_loso")
     assert first["status"] == "partial" and first["stale_here"] == [] and first["capped"] == {"UY": 10}
@@ -394,6 +404,7 @@ def test_leak_free_cells_fail_softly_and_point_to_their_row(rp, monkeypatch):
     # A leak-free evaluation that fails leaves its row finished (the table says why); the leaking JAFFE
     # paper row shows the pooled LOSO number beside it; the ResNet rows show the paper's own holdout score.
     pytest.importorskip("scipy")
+    _loso_at_cap_10(rp, monkeypatch)
     out = rp.OUT
 
     def broken(run, role="test"):
