@@ -185,8 +185,8 @@ RUNS: dict[str, Row] = {
                        "patience 2", "reduced",
                        "paper's augmentation size and input; epochs: the paper's count is not in the text available "
                        "here; one epoch of the 64,354 training copies takes ~33 min at the ~33 img/s the jaffe_dev rows "
-                       "measured at 224 px (AVX512-BF16 Intel) and ~90 min at the 12 img/s median of jaffe_loso's "
-                       "folds (224 px, float32, AVX2 AMD EPYC), so at most 5 (~2.7-7.5 h, resumed across sessions "
+                       "measured at 224 px (AVX512-BF16 Intel) and took 91 min here (its epoch 1: 5,473 s at 12 img/s, "
+                       "float32, AVX2 AMD EPYC), so at most 5 (~2.7-7.5 h, resumed across sessions "
                        "from a checkpoint written every 10 minutes), and "
                        "the leaky split saturates early (jaffe_dev_norm, this row's lr and raw input in bfloat16: "
                        "97.97% after 3 epochs of 30 copies); ours: lr 1e-4 and BatchNorm in inference mode (the jaffe_dev_* "
