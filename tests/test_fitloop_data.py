@@ -136,3 +136,63 @@ def test_a_run_killed_inside_an_epoch_resumes_at_its_next_batch(tmp_path, monkey
         assert rb["loss"] == pytest.approx(ra["loss"], rel=1e-5)
         assert rb["accuracy"] == pytest.approx(ra["accuracy"], rel=1e-5)
         assert rb["val_accuracy"] == pytest.approx(ra["val_accuracy"], abs=1e-6)
+
+
+def test_a_perfect_validation_accuracy_ends_early_stopping_with_the_same_best_weights(tmp_path, monkeypatch):
+    """Once validation accuracy is 100% no epoch can gain on it: the run stops there (and a run resumed from
+    a checkpoint after such an epoch finishes at once) with the best weights patience would have kept."""
+    import json
+
+    import keras
+
+    from fer_edge.training import fitloop
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 32)
+    x = (y[:, None, None, None] * 120 + rng.integers(0, 8, (96, 6, 6, 1))).astype(np.uint8)  # separable
+    recipe = {"train": {"batch_size": 8, "optimizer": "sgd", "lr": 0.5, "epochs": 8, "early_stopping_patience": 2}}
+
+    def run(folder, resume=False, log=lambda s: None):
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+        hist = fitloop.fit(m, recipe, (x, y), (x, y), folder / "checkpoints", (1 / 255, (0.5,)), 3, 0, resume, log)
+        return hist, m.get_weights()
+
+    lines: list[str] = []
+    hist, weights = run(tmp_path / "rule", log=lines.append)
+    perfect_at = next(r["epoch"] for r in hist if r["val_accuracy"] >= 1.0)
+    assert perfect_at <= 6 and [r["epoch"] for r in hist] == list(range(1, perfect_at + 1))
+    assert any("cannot improve" in s for s in lines)
+    state = json.loads((tmp_path / "rule" / "checkpoints" / "state.json").read_text())
+    assert state["stopped_early"] and state["best_val_accuracy"] == 1.0
+
+    monkeypatch.setattr(fitloop, "_perfect", lambda best, patience: False)  # patience alone decides
+    hist_p, weights_p = run(tmp_path / "patience")
+    assert len(hist_p) == perfect_at + 2  # two epochs without a gain, as the rule foresaw
+    for a, b in zip(weights, weights_p):  # both end on the best epoch's weights
+        np.testing.assert_array_equal(a, b)
+
+    # a run that went on past its perfect epoch without the rule (as jaffe_paper did) and was killed inside
+    # the next one: resumed with it, it finishes at once with the best weights
+    class Killed(Exception):
+        pass
+
+    real_save = fitloop.save_checkpoint
+
+    def save_then_die(ckdir, m, opt, st):
+        real_save(ckdir, m, opt, st)
+        if st.get("partial") and st["epoch"] == perfect_at:
+            raise Killed
+
+    monkeypatch.setattr(fitloop, "MID_EPOCH_SECONDS", 0.0)
+    monkeypatch.setattr(fitloop, "save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        run(tmp_path / "cut")
+    monkeypatch.undo()
+    lines.clear()
+    resumed, weights_r = run(tmp_path / "cut", resume=True, log=lines.append)
+    assert [r["epoch"] for r in resumed] == list(range(1, perfect_at + 1))
+    assert any("cannot improve; its best weights are final" in s for s in lines)
+    assert not any(s.startswith("epoch ") for s in lines)  # nothing trained again
+    for a, b in zip(weights, weights_r):
+        np.testing.assert_array_equal(a, b)

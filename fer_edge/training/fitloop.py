@@ -328,7 +328,10 @@ def fit(
     history: list[dict[str, Any]] = list(state["history"]) if state else []
     best = float(state["best_val_accuracy"]) if state else -1.0
     since_best = int(state.get("since_best", 0)) if state else 0
-    finished = bool(state) and (bool(state.get("stopped_early")) or start >= total)
+    # a perfect validation accuracy already decides early stopping: no later epoch can beat it (a gain must
+    # be strict), so patience would end the run with these best weights; the epochs between change nothing
+    decided = bool(state) and _perfect(best, patience) and not state.get("stopped_early")
+    finished = bool(state) and (bool(state.get("stopped_early")) or start >= total or decided)
     partial = state.get("partial") if state and not finished else None  # resuming inside epoch start + 1
     if multi:  # the workers follow the chief's checkpoint
         start, best, since_best, finished, inside = multiworker.from_chief(
@@ -349,8 +352,12 @@ def fit(
             f"(mid-epoch checkpoint; best val accuracy so far {best:.4f})")
     elif state:
         log(f"resuming after epoch {start}/{total} (best val accuracy so far {best:.4f})")
-    if finished:
+    if decided and start < total:
+        at = next(r["epoch"] for r in history if r.get("val_accuracy", 0.0) >= best)
+        log(f"early stopping: val accuracy {best:.4f} in epoch {at} cannot improve; its best weights are final")
+    elif finished:
         log("run had already finished training; finishing its artifacts")
+    if finished:
         if chief:
             model.load_weights(ckdir / "best.weights.h5")
         return history
@@ -437,7 +444,8 @@ def fit(
                 save_best(ckdir, model)
         else:
             since_best += 1
-        stop = bool(patience) and since_best >= int(patience)
+        perfect = _perfect(best, patience) and epoch + 1 < total
+        stop = bool(patience) and (since_best >= int(patience) or perfect)
         if chief:
             save_checkpoint(ckdir, model, opt, {
                 "epoch": epoch + 1, "total": total, "history": history, "best_val_accuracy": best,
@@ -447,7 +455,8 @@ def fit(
             f"val_loss {row.get('val_loss', float('nan')):.4f} val_acc {row.get('val_accuracy', float('nan')):.4f} "
             f"lr {row['lr']:.2e} {secs:.0f}s {row['images_per_second']:.0f} img/s{' *best' if improved else ''}")
         if stop:
-            log(f"early stopping: no val accuracy gain for {patience} epochs")
+            log(f"early stopping: val accuracy {best:.4f} cannot improve; the best weights are final" if perfect
+                else f"early stopping: no val accuracy gain for {patience} epochs")
             break
     if multi:
         log(f"{distribute.task_name(strategy)}: weights after epoch {history[-1]['epoch']}: sha256 "
@@ -455,6 +464,11 @@ def fit(
     if chief:
         model.load_weights(ckdir / "best.weights.h5")
     return history
+
+
+def _perfect(best: float, patience) -> bool:
+    """Early stopping is on and the best validation accuracy is 100%: no epoch can gain on it."""
+    return bool(patience) and best >= 1.0
 
 
 class _null:

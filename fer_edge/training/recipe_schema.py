@@ -150,7 +150,7 @@ class Train(_Strict):
     warmup_epochs: Optional[float] = None
     decay_every_epochs: Optional[int] = None
     decay_rate: Optional[float] = None
-    early_stopping_patience: Optional[int] = None
+    early_stopping_patience: Optional[int] = None  # epochs without a val accuracy gain; 100% ends it at once (fitloop)
     cache_features: Optional[bool] = None
     strategy: Literal["auto", "none", "mirrored", "multiworker"] = "auto"  # training/distribute.py
     replica_scaling: Literal["linear", "none"] = "linear"  # how batch and lr follow the replica count
