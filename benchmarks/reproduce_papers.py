@@ -772,7 +772,7 @@ def _ours(r: dict[str, Any], row: Row, results: dict[str, dict[str, Any]]) -> tu
         return "-", (f"{_pct(s['test_accuracy'])} pooled LOSO ({r['test_correct']}/{r['test_n']}; Wilson 95% "
                      f"{lo:.1%}-{hi:.1%} if faces were independent, which one person's are not: the fold spread "
                      f"is the wider measure; macro-F1 {s['test_macro_f1']:.3f}; "
-                     f"fold mean {_pct(s['fold_accuracy_mean'])} +- {_pct(s['fold_accuracy_std'])}"
+                     f"fold mean {_pct(s['fold_accuracy_mean'])} +- {_pct(s['fold_accuracy_std'])} (population SD)"
                      f"{_fold_epochs(r.get('per_fold', {}), row.epochs)}; {_fold_list(r['folds'], pooled=False)})")
     if row.leak_free == "dedup":
         d = r.get("dedup")
@@ -940,7 +940,23 @@ def _precision_note(results: dict[str, dict[str, Any]]) -> str:
     return (f"What bfloat16 changes in accuracy: cnn_m3_k3_lr003 {_pct(x)} ({_ran_on(a)}) against "
             f"cnn_m3_k3_lr003_f32 {_pct(y)} ({_ran_on(b)}), {(x - y) * 100:+.2f} points; one run each, on "
             "different CPUs; run-to-run noise (the seed, the epoch early stopping picks) is not measured here, so the "
-            "gap cannot be put down to precision.")
+            "gap cannot be put down to precision." + _grid_in_float32(results))
+
+
+_TABLE1_GRID = {"lr 0.003, 3x3": ("cnn_m3_k3_lr003", "cnn_m3_k3_lr003_f32"), "lr 0.003, 2x2": ("cnn_m3_k2_lr003",),
+                "lr 0.001, 3x3": ("cnn_m3_k3_lr001",), "lr 0.001, 2x2": ("cnn_m3_k2_lr001",)}
+
+
+def _grid_in_float32(results: dict[str, dict[str, Any]]) -> str:
+    """' Table 1's grid in float32 alone: ...': the cells to compare with each other, one precision."""
+    cells = []
+    for cell, keys in _TABLE1_GRID.items():
+        f32 = [(k, r) for k in keys if (r := results.get(k, {})).get("status") == "done" and r.get("precision") == "float32"]
+        if not f32:
+            return ""  # a cell without a float32 run: no like-for-like grid to show
+        k, r = f32[0]
+        cells.append(f"{cell} {_pct(r['summary']['test_accuracy'])} ({k})")
+    return " Table 1's grid in float32 alone (compare its cells with each other): " + ", ".join(cells) + "."
 
 
 def _resnet_fit_note(results: dict[str, dict[str, Any]]) -> str:

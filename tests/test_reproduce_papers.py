@@ -578,3 +578,19 @@ def test_the_jaffe_deviation_note_reads_the_batchnorm_rows(rp):
         results["jaffe_dev_bn"] = done(0.58, train_acc, val_acc)
         assert "likely cause" not in rp._jaffe_dev_note(results)
     assert "Last epoch" not in rp._jaffe_dev_note({})  # nothing recorded, nothing printed
+
+
+def test_the_precision_note_lists_table_1s_grid_in_float32_only(rp):
+    def done(acc, precision):
+        return {"status": "done", "summary": {"test_accuracy": acc}, "precision": precision}
+
+    results = {"cnn_m3_k3_lr003": done(0.75, "mixed_bfloat16"), "cnn_m3_k3_lr003_f32": done(0.72, "float32"),
+               "cnn_m3_k2_lr003": done(0.70, "float32"), "cnn_m3_k3_lr001": done(0.78, "float32"),
+               "cnn_m3_k2_lr001": done(0.71, "float32")}
+    note = rp._precision_note(results)
+    assert "+3.00 points" in note
+    assert ("Table 1's grid in float32 alone (compare its cells with each other): lr 0.003, 3x3 72.00% "
+            "(cnn_m3_k3_lr003_f32), lr 0.003, 2x2 70.00% (cnn_m3_k2_lr003), lr 0.001, 3x3 78.00% (cnn_m3_k3_lr001), "
+            "lr 0.001, 2x2 71.00% (cnn_m3_k2_lr001).") in note
+    results["cnn_m3_k2_lr001"] = done(0.71, "mixed_bfloat16")  # a cell with no float32 run: no grid is claimed
+    assert "grid" not in rp._precision_note(results)
