@@ -88,9 +88,13 @@ def test_output_folder_safety(tmp_path):
 def test_budget():
     with pytest.raises(ConfigError, match="--minutes"):
         qs.Budget.from_minutes(0)
-    small, big = qs.Budget.from_minutes(2), qs.Budget.from_minutes(10)
-    assert 500 <= small.limit < big.limit <= 28709 and big.epochs == 2
-    assert qs.Budget.from_minutes(1000).limit == 28709
+    for bf16 in (True, False):
+        small, big = qs.Budget.from_minutes(2, bf16), qs.Budget.from_minutes(10, bf16)
+        assert 500 <= small.limit < big.limit <= 28709 and big.epochs == 2
+        assert qs.Budget.from_minutes(1000, bf16).limit == 28709
+    # float32 (no native bfloat16) trains slower: the same minutes buy fewer images
+    assert qs.Budget.from_minutes(10, False).limit < qs.Budget.from_minutes(10, True).limit
+    assert qs.Budget.from_minutes(10).limit == qs.Budget.from_minutes(10, qs.trains_in_bf16()).limit
 
 
 def test_cli_bad_data_path(tmp_path):
