@@ -94,7 +94,9 @@ def training_section(result, root: Path) -> list[str]:
     md = ["## 2. Training (short budget)", "",
           f"Recipe `{t['recipe']}` on `{result.data}`: each split capped to ~{t['limit']} images, "
           f"{t['epochs']} epochs, {t['train_seconds']:.0f} s of training. The shipped model had the full schedule; "
-          "this one shows the toolchain, not the best accuracy.", "",
+          "this one shows the toolchain, not the best accuracy. A larger `--minutes` trains on more faces (the cap "
+          "follows the minutes and how fast this CPU trains); the full schedule: "
+          f"`fer-edge train --recipe {t['recipe']} --data {result.data} --out runs/{t['recipe']}`.", "",
           f"- test accuracy {_pct(t['test_accuracy'])}, macro-F1 {t['test_macro_f1']:.3f}"
           f"{_n_text((result.conversion or {}).get('reference', {}).get('n'))}; "
           f"validation accuracy {_pct(t['val_accuracy'])}",

@@ -36,6 +36,8 @@ def _result(tmp_path: Path, bench_n: int) -> qs.QuickstartResult:
 def test_tables_state_their_n_and_share_the_faces(tmp_path):
     text = write_report(_result(tmp_path, 3589)).read_text()
     assert "test accuracy 48.31%, macro-F1 0.410 on n=3,589 test faces" in text
+    # a short-budget model says how to get a better one
+    assert f"`fer-edge train --recipe {qs.RECIPE} --data fer2013.csv.gz --out runs/{qs.RECIPE}`" in text
     assert "(n=3,589 test faces)" in text  # the conversion table
     assert "scored on the same 3,589 FER2013 test faces as the conversion table" in text
     assert "| model | format | backend | size KB | n |" in text
