@@ -30,7 +30,7 @@ FER2013_NAMES = ("fer2013.csv.gz", "fer2013.csv")
 # Training throughput assumed for the budget (images/s, augmentation and validation included), below what was
 # measured so that the budget errs on the short side. With native bfloat16 (mixed_bfloat16): edge_plain44 trained
 # at 330-350 img/s on a free 2-core AVX512-BF16 x86 CPU (benchmarks/results/edge_study.md). Without it (float32):
-# 94-98 img/s in quickstart's own two epochs on a free 2-core AVX2 AMD EPYC (2026-12-02), where the bfloat16
+# 88-98 img/s in quickstart's own two-epoch runs on a free 2-core AVX2 AMD EPYC (2026-12-02), where the bfloat16
 # assumption made a 10-minute quickstart take 14.2.
 ASSUMED_IMAGES_PER_SECOND = {True: 200.0, False: 80.0}  # by native bfloat16
 TRAIN_SHARE = 0.4  # of --minutes; conversion, benchmarks and start-up take the rest

@@ -94,7 +94,21 @@ def test_budget():
         assert qs.Budget.from_minutes(1000, bf16).limit == 28709
     # float32 (no native bfloat16) trains slower: the same minutes buy fewer images
     assert qs.Budget.from_minutes(10, False).limit < qs.Budget.from_minutes(10, True).limit
-    assert qs.Budget.from_minutes(10).limit == qs.Budget.from_minutes(10, qs.trains_in_bf16()).limit
+
+
+@pytest.mark.parametrize("bf16, limit, precision", [(True, 24000, None), (False, 9600, "float32")])
+def test_budget_and_training_follow_the_cpus_bfloat16(monkeypatch, tmp_path, bf16, limit, precision):
+    # one decision: the budget's assumed speed and the precision quickstart trains in
+    from fer_edge.training import trainer
+
+    monkeypatch.setattr(qs, "trains_in_bf16", lambda: bf16)
+    budget = qs.Budget.from_minutes(10)
+    assert budget.limit == limit
+    seen = {}
+    monkeypatch.setattr(trainer, "train", lambda recipe, data, out, log, limit: seen.update(
+        precision=recipe.data["train"].get("precision"), limit=limit) or {})
+    qs.train_quick(tmp_path / "fer.csv", tmp_path / "run", budget, lambda m: None)
+    assert seen == {"precision": precision or "mixed_bfloat16", "limit": limit}
 
 
 def test_cli_bad_data_path(tmp_path):

@@ -44,6 +44,15 @@ def test_tables_state_their_n_and_share_the_faces(tmp_path):
     assert "| shipped | tflite-int8 | litert | 1953 | 3,589 | 66.06% |" in text
 
 
+def test_the_full_schedule_command_keeps_quickstarts_precision_and_quotes_the_path():
+    from fer_edge.quickstart_report import full_schedule_command
+
+    t = {"recipe": qs.RECIPE, "precision": "float32"}
+    assert full_schedule_command(t, "my data/fer.csv") == (
+        f"fer-edge train --recipe {qs.RECIPE} --data 'my data/fer.csv' --out runs/{qs.RECIPE} --precision float32")
+    assert "--precision" not in full_schedule_command({**t, "precision": "mixed_bfloat16"}, "f.csv")
+
+
 def test_a_subset_is_said_so(tmp_path):
     text = write_report(_result(tmp_path, 1000)).read_text()
     assert "n per row (the conversion table scored n=3,589" in text

@@ -353,7 +353,7 @@ def fit(
     elif state:
         log(f"resuming after epoch {start}/{total} (best val accuracy so far {best:.4f})")
     if decided and start < total:
-        at = next(r["epoch"] for r in history if r.get("val_accuracy", 0.0) >= best)
+        at = next((r["epoch"] for r in history if r.get("val_accuracy", 0.0) >= best), start)
         log(f"early stopping: val accuracy {best:.4f} in epoch {at} cannot improve; its best weights are final")
     elif finished:
         log("run had already finished training; finishing its artifacts")
