@@ -60,12 +60,11 @@ class Budget:
     bench_runs: int = 100
 
     @classmethod
-    def from_minutes(cls, minutes: float, bf16: bool | None = None) -> "Budget":
-        """``bf16``: whether training runs in mixed_bfloat16 (None: as this CPU decides, `trains_in_bf16`)."""
+    def from_minutes(cls, minutes: float) -> "Budget":
         if minutes <= 0:
             raise ConfigError(f"--minutes must be > 0, got {minutes}")
         seconds = minutes * 60 * TRAIN_SHARE
-        speed = ASSUMED_IMAGES_PER_SECOND[trains_in_bf16() if bf16 is None else bf16]
+        speed = ASSUMED_IMAGES_PER_SECOND[trains_in_bf16()]  # the precision train_quick will use
         limit = int(seconds * speed / QUICK_EPOCHS)
         return cls(limit=max(500, min(limit, 28709)), epochs=QUICK_EPOCHS)
 
@@ -232,8 +231,7 @@ def time_shipped(runs: int) -> list[dict[str, Any]]:
 def trains_in_bf16() -> bool:
     """The recipe's bfloat16 only where the CPU has it natively (else emulated, slower than float32); unknown
     flags (no /proc/cpuinfo) count as without."""
-    from .doctor.probes import cpuinfo
-    from .training.trainer import native_bf16
+    from .doctor.probes import cpuinfo, native_bf16
 
     return bool(native_bf16(cpuinfo()))
 

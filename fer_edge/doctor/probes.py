@@ -86,6 +86,16 @@ def cpuinfo() -> dict[str, Any]:
     return {"model": model, "flags": sorted(flags), "machine": platform.machine()}
 
 
+# CPU flags of native bfloat16 arithmetic (x86 AVX512-BF16 / AMX, ARMv8.6 BF16): without one, TensorFlow
+# emulates bfloat16 and mixed_bfloat16 can train slower than float32.
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+def native_bf16(cpu: dict[str, Any]) -> bool | None:
+    """Whether the CPU has native bfloat16 arithmetic; None when its flags are unknown (no /proc/cpuinfo: macOS, Windows)."""
+    return bool(set(cpu["flags"]) & set(NATIVE_BF16_FLAGS)) if cpu.get("flags") else None
+
+
 def threads() -> dict[str, Any]:
     """Logical CPUs, the ones this process may run on, and a cgroup CPU quota (containers)."""
     try:

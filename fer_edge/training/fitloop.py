@@ -445,7 +445,7 @@ def fit(
         else:
             since_best += 1
         perfect = _perfect(best, patience) and epoch + 1 < total
-        stop = bool(patience) and (since_best >= int(patience) or perfect)
+        stop = perfect or (bool(patience) and since_best >= int(patience))
         if chief:
             save_checkpoint(ckdir, model, opt, {
                 "epoch": epoch + 1, "total": total, "history": history, "best_val_accuracy": best,

@@ -23,6 +23,7 @@ from .. import paths
 from ..atomic import write_json
 from ..bundle import MANIFEST, InputSpec, Manifest, write_bundle
 from ..data import FaceDataset, load_dataset
+from ..doctor.probes import native_bf16
 from ..face.framing import dataset_framing
 from ..errors import ConfigError, FerEdgeError, require_extras
 from ..metrics import pooled_metrics
@@ -53,16 +54,6 @@ def _precision(recipe: Recipe) -> str:
     if p not in PRECISIONS:
         raise ConfigError(f"[train] precision must be one of {', '.join(PRECISIONS)}, not {p!r}")
     return p
-
-
-# CPU flags of native bfloat16 arithmetic (x86 AVX512-BF16 / AMX, ARMv8.6 BF16): without one, TensorFlow
-# emulates bfloat16 and mixed_bfloat16 can train slower than float32.
-NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
-
-
-def native_bf16(cpu: dict[str, Any]) -> bool | None:
-    """Whether the CPU has native bfloat16 arithmetic; None when its flags are unknown (no /proc/cpuinfo: macOS, Windows)."""
-    return bool(set(cpu["flags"]) & set(NATIVE_BF16_FLAGS)) if cpu.get("flags") else None
 
 
 def bf16_warning(precision: str, cpu: dict[str, Any], gpus: int) -> str | None:
